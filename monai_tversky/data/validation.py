@@ -1,0 +1,275 @@
+"""
+Cheap up-front checks of a datalist: every file exists and is readable, the channel count matches the
+modalities, and each case's images and label share one voxel grid. Headers are read, voxel data is not.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import struct
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import nibabel as nib
+import numpy as np
+from monai.utils import optional_import
+
+__all__ = ["ImageHeader", "read_image_header", "check_datalist", "DATALIST_SECTIONS"]
+
+#: Datalist keys that hold lists of items (``"test"`` is the Medical Segmentation Decathlon's name).
+DATALIST_SECTIONS: tuple[str, ...] = ("training", "validation", "testing", "test")
+
+# nibabel opens these itself; other files go through ITK's header readers, as MONAI's LoadImage would.
+_NIBABEL_SUFFIXES = (".nii", ".nii.gz", ".mgz", ".mgh", ".hdr", ".img", ".hdr.gz", ".img.gz")
+
+
+class ImageHeader(NamedTuple):
+    """What :func:`read_image_header` reads of an image file: spatial shape, channel count and RAS affine."""
+
+    path: str
+    spatial_shape: tuple[int, ...]
+    num_channels: int
+    affine: np.ndarray
+
+
+def read_image_header(path: str | os.PathLike, verify_data: bool = True) -> ImageHeader:
+    """
+    Read an image file's geometry from its header, the way MONAI's readers would, without loading the voxels.
+
+    NIfTI, MGH and Analyze files are read with nibabel (the affine is nibabel's ``img.affine``, as in
+    :class:`monai.data.NibabelReader`); other formats (``.mha``, ``.nrrd``, ...) with ITK's image IO, the affine
+    converted from LPS to RAS as :class:`monai.data.ITKReader` does. Dimensions beyond the third count as channels.
+
+    With ``verify_data``, a NIfTI file's voxel data is also checked to be complete: an uncompressed file must be at
+    least as long as its header says; a gzip file's trailer must record that length (when it does not, the file
+    is decompressed once, as a stream, to find out). This catches truncated downloads and interrupted copies at the
+    cost of reading the file end.
+
+    Args:
+        path: the image file.
+        verify_data: check that a NIfTI file's voxel data is complete. Defaults to ``True``.
+
+    Raises:
+        FileNotFoundError: when ``path`` does not exist (the message names it).
+        ValueError: when the file cannot be read, or its data is truncated or corrupt (the message names it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    if path.name.lower().endswith(_NIBABEL_SUFFIXES):
+        return _nibabel_header(path, verify_data)
+    return _itk_header(path)
+
+
+def _nibabel_header(path: Path, verify_data: bool) -> ImageHeader:
+    try:
+        img = nib.load(str(path))
+        shape = tuple(int(s) for s in img.shape)
+        affine = np.asarray(img.affine, dtype=np.float64)
+    except Exception as e:  # nibabel raises ImageFileError, HeaderDataError, OSError, EOFError, zlib errors, ...
+        raise ValueError(f"cannot read image file {path}: {type(e).__name__}: {e}") from e
+    if len(shape) == 0 or affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+        raise ValueError(f"cannot read image file {path}: header gives shape {shape} and affine {affine.tolist()}.")
+    if verify_data:
+        _verify_nifti_data(path, img)
+    spatial = shape[:3]
+    channels = math.prod(shape[3:]) if len(shape) > 3 else 1
+    return ImageHeader(str(path), spatial, int(channels), affine)
+
+
+def _verify_nifti_data(path: Path, img) -> None:
+    proxy = getattr(img, "dataobj", None)
+    offset, dtype, shape = (getattr(proxy, a, None) for a in ("offset", "dtype", "shape"))
+    data_file = getattr(proxy, "file_like", None)
+    if offset is None or dtype is None or shape is None or not isinstance(data_file, str):
+        return  # not a file-backed array proxy: nothing to verify cheaply
+    expected = int(offset) + math.prod(shape) * np.dtype(dtype).itemsize
+    data_path = Path(data_file)
+    if not data_path.name.lower().endswith(".gz"):
+        size = data_path.stat().st_size
+        if size < expected:
+            raise ValueError(f"image file {data_path} is truncated: {size} bytes, its header needs {expected}.")
+        return
+    with open(data_path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() >= 18:
+            f.seek(-4, os.SEEK_END)
+            if struct.unpack("<I", f.read(4))[0] == expected % 2**32:
+                return  # the gzip trailer records the expected length (mod 2**32): the common, cheap case
+    # multi-member gzip, or a damaged file: decompress as a stream to count the bytes
+    total = 0
+    try:
+        with gzip.open(data_path, "rb") as g:
+            while chunk := g.read(1 << 22):
+                total += len(chunk)
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"image file {data_path} is truncated or corrupt: {type(e).__name__}: {e}") from e
+    if total < expected:
+        raise ValueError(f"image file {data_path} is truncated: {total} bytes of data, its header needs {expected}.")
+
+
+def _itk_header(path: Path) -> ImageHeader:
+    itk, has_itk = optional_import("itk")  # imported on first use: importing ITK takes seconds
+    if not has_itk:
+        raise ValueError(f"cannot read {path}: nibabel does not open its format and ITK is not installed.")
+    io = itk.ImageIOFactory.CreateImageIO(str(path), itk.CommonEnums.IOFileMode_ReadMode)
+    if io is None:
+        raise ValueError(f"cannot read image file {path}: neither nibabel nor ITK recognises its format.")
+    try:
+        io.SetFileName(str(path))
+        io.ReadImageInformation()
+        n = int(io.GetNumberOfDimensions())
+        shape = tuple(int(io.GetDimensions(i)) for i in range(n))
+        spacing = np.array([io.GetSpacing(i) for i in range(n)], dtype=np.float64)
+        origin = np.array([io.GetOrigin(i) for i in range(n)], dtype=np.float64)
+        direction = np.array([io.GetDirection(i) for i in range(n)], dtype=np.float64).T  # column i: axis i
+        channels = int(io.GetNumberOfComponents())
+    except Exception as e:
+        raise ValueError(f"cannot read image file {path}: {type(e).__name__}: {e}") from e
+    sr = min(n, 3)  # a 2D image gets the 3D affine nibabel would give it
+    axes, steps, corner = np.eye(3), np.ones(3), np.zeros(3)
+    axes[:sr, :sr], steps[:sr], corner[:sr] = direction[:sr, :sr], spacing[:sr], origin[:sr]
+    affine = np.eye(4)
+    affine[:3, :3], affine[:3, 3] = axes @ np.diag(steps), corner
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine  # ITK's LPS to RAS, as monai.data.ITKReader does
+    channels *= math.prod(shape[3:]) if n > 3 else 1
+    return ImageHeader(str(path), shape[:3], channels, affine)
+
+
+def check_datalist(
+    datalist: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    modalities: Sequence[str] | None = None,
+    image_key: str = "image",
+    label_key: str = "label",
+    label_atol: float = 1e-3,
+    verify_data: bool = True,
+):
+    """
+    Check every case of a datalist before any voxel is loaded, and stop with an error that names the file.
+
+    For each item: every image and label file exists and its header (and, with ``verify_data``, its data length)
+    is readable; the channel count (one per image file, or the extra dimensions of a multi-channel file) equals
+    ``len(modalities)``; all image files share the first one's spatial shape and affine within the tolerance MONAI
+    applies when it stacks them as channels (``numpy.allclose`` defaults: rtol 1e-5, atol 1e-8, the criterion of
+    ``monai.data.image_reader._copy_compatible_dict``); the label has one channel and the first image's shape and,
+    within ``label_atol`` (mm), its affine. Every problem is collected, then one error lists them all.
+
+    Args:
+        datalist: a datalist dict (the lists under :data:`DATALIST_SECTIONS` are checked) or a list of items.
+            Items are dicts with ``image_key`` (a path or a list of paths) and optionally ``label_key``.
+        modalities: the expected channels; ``None`` skips the channel-count check. Defaults to ``None``.
+        image_key: key of the image path(s) in an item. Defaults to ``"image"``.
+        label_key: key of the label path in an item (absent or ``None``: no label). Defaults to ``"label"``.
+        label_atol: largest difference allowed between a label's and its image's affine entries (mm). Defaults
+            to 1e-3.
+        verify_data: also check that NIfTI voxel data is complete, see :func:`read_image_header`. Defaults to
+            ``True``.
+
+    Returns:
+        ``datalist``, unchanged, so that a bundle config can chain the check: ``"$check_datalist(@datalist)"``.
+
+    Raises:
+        FileNotFoundError: when files are missing (and nothing worse): the message lists each with its case.
+        ValueError: when a file is unreadable or truncated, a channel count or a geometry does not match, or an
+            item is malformed: the message lists every problem found, each naming its file(s) and case.
+        TypeError: when ``datalist`` is neither a dict nor a list of items.
+    """
+    if isinstance(datalist, Mapping):
+        sections = [(s, datalist[s]) for s in DATALIST_SECTIONS if isinstance(datalist.get(s), list)]
+        if not sections:
+            raise ValueError(f"datalist has no list under any of {list(DATALIST_SECTIONS)}: keys {list(datalist)}.")
+    elif isinstance(datalist, Sequence) and not isinstance(datalist, (str, bytes)):
+        sections = [("items", datalist)]
+    else:
+        raise TypeError(f"datalist must be a dict of sections or a list of items but got {type(datalist).__name__}.")
+    if not 0 <= label_atol < math.inf:
+        raise ValueError(f"label_atol must be a finite number >= 0 but got {label_atol}.")
+    if isinstance(modalities, str):
+        modalities = [modalities]
+    n_modalities = None if modalities is None else len(modalities)
+
+    headers: dict[str, ImageHeader | Exception] = {}
+    missing: list[str] = []
+    problems: list[str] = []
+
+    def header(path: Any, where: str) -> ImageHeader | None:
+        if not isinstance(path, (str, os.PathLike)):
+            problems.append(f"{where}: a path must be a string but got {path!r}")
+            return None
+        key = os.fspath(path)
+        if key not in headers:
+            try:
+                headers[key] = read_image_header(key, verify_data=verify_data)
+            except (FileNotFoundError, ValueError) as e:
+                headers[key] = e
+        result = headers[key]
+        if isinstance(result, FileNotFoundError):
+            missing.append(f"{where}: {result}")
+            return None
+        if isinstance(result, Exception):
+            problems.append(f"{where}: {result}")
+            return None
+        return result
+
+    for section, items in sections:
+        for index, item in enumerate(items):
+            case = item.get("case_id") if isinstance(item, Mapping) else None
+            where = f"{section}[{index}]" + (f" (case {case!r})" if case is not None else "")
+            if not isinstance(item, Mapping) or image_key not in item:
+                problems.append(f"{where}: an item must be a dict with an {image_key!r} key but got {item!r}")
+                continue
+            paths = item[image_key]
+            paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths or [])
+            if not paths:
+                problems.append(f"{where}: {image_key!r} lists no file")
+                continue
+            images = [header(p, where) for p in paths]
+            if any(h is None for h in images):
+                continue
+            first = images[0]
+            channels = sum(h.num_channels for h in images)
+            if n_modalities is not None and channels != n_modalities:
+                problems.append(
+                    f"{where}: {channels} image channel(s) ({', '.join(h.path for h in images)}) but "
+                    f"{n_modalities} modalities {list(modalities)}"  # type: ignore[arg-type]
+                )
+            for h in images[1:]:
+                mismatch = _geometry_mismatch(h, first, rtol=1e-5, atol=1e-8)
+                if mismatch:
+                    problems.append(f"{where}: image {h.path} does not match image {first.path}: {mismatch}")
+            label = item.get(label_key)
+            if label is None:
+                continue
+            lab = header(label, where)
+            if lab is None:
+                continue
+            if lab.num_channels != 1:
+                problems.append(f"{where}: label {lab.path} has {lab.num_channels} channels, expected 1")
+            mismatch = _geometry_mismatch(lab, first, rtol=0.0, atol=label_atol)
+            if mismatch:
+                problems.append(f"{where}: label {lab.path} does not match image {first.path}: {mismatch}")
+
+    if problems:
+        listed = problems + missing
+        raise ValueError(f"{len(listed)} problem(s) in the datalist:\n  " + "\n  ".join(_capped(listed)))
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} missing file(s) in the datalist:\n  " + "\n  ".join(_capped(missing)))
+    return datalist
+
+
+def _geometry_mismatch(h: ImageHeader, ref: ImageHeader, rtol: float, atol: float) -> str | None:
+    if h.spatial_shape != ref.spatial_shape:
+        return f"spatial shape {h.spatial_shape} vs {ref.spatial_shape}"
+    if not np.allclose(h.affine, ref.affine, rtol=rtol, atol=atol):
+        diff = float(np.max(np.abs(h.affine - ref.affine)))
+        tolerance = f"atol={atol:g}, rtol={rtol:g}"
+        return f"affine differs by up to {diff:.3g} (tolerance {tolerance}):\n{h.affine}\nvs\n{ref.affine}"
+    return None
+
+
+def _capped(lines: list[str], limit: int = 50) -> list[str]:
+    return lines if len(lines) <= limit else lines[:limit] + [f"... and {len(lines) - limit} more"]
