@@ -16,6 +16,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import data, inferers, losses, metrics, networks, transforms  # noqa: F401  (registers components)
+from . import data, engines, inferers, losses, metrics, networks, transforms  # noqa: F401  (registers components)
 
-__all__ = ["data", "inferers", "losses", "metrics", "networks", "transforms", "__version__"]
+__all__ = ["data", "engines", "inferers", "losses", "metrics", "networks", "transforms", "__version__"]

@@ -7,7 +7,7 @@ from monai.bundle import ComponentLocator
 
 import monai_tversky
 
-SUBPACKAGES = ["data", "inferers", "losses", "metrics", "networks", "transforms"]
+SUBPACKAGES = ["data", "engines", "inferers", "losses", "metrics", "networks", "transforms"]
 
 
 def _public_classes():
