@@ -1,0 +1,95 @@
+"""The msseg bundle's configs hold the paper's configuration and agree with each other (no training here)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from monai.bundle import ConfigParser
+
+from monai_tversky.engines import IntervalDoublingStepLR
+from monai_tversky.inferers import SplineFusionInferer
+from monai_tversky.losses import FBetaLoss
+from monai_tversky.networks import PatchDenseNet3D
+
+BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "msseg"
+CONFIGS = BUNDLE / "configs"
+
+
+def _parser(*names, **overrides):
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / n) for n in names])
+    parser.read_meta(str(CONFIGS / "metadata.json"))
+    parser["bundle_root"] = str(BUNDLE)
+    for k, v in overrides.items():
+        parser[k] = v
+    return parser
+
+
+def test_spec_files_present():
+    for name in ("configs/metadata.json", "configs/train.json", "configs/inference.json", "configs/evaluate.json",
+                 "configs/logging.conf", "docs/README.md", "LICENSE"):
+        assert (BUNDLE / name).is_file(), name
+    # the README's path works from the repository root
+    assert (BUNDLE / "train.json").resolve() == (CONFIGS / "train.json").resolve()
+
+
+def test_train_and_inference_define_the_same_network():
+    train, infer = json.loads((CONFIGS / "train.json").read_text()), json.loads((CONFIGS / "inference.json").read_text())
+    assert train["network_def"] == infer["network_def"]
+    assert train["modalities"] == infer["modalities"] and train["patch_size"] == infer["patch_size"]
+    for key in ("phantom_cases", "phantom_shape", "seed"):  # inference's default cases are training's validation cases
+        assert train[key] == infer[key], key
+
+
+def test_paper_configuration_hashemi2018():
+    p = _parser("train.json")
+    assert p["patch_size"] == [64, 64, 64] and p["min_lesion_voxels"] == 10
+    assert p["f_beta"] == 1.5 and p["learning_rate"] == 5e-4 and p["lr_decay"] == 0.95
+    assert p["lr_step_size"] == 500 and p["lr_doubling_period"] == 16000
+    net = p.get_parsed_content("network_def")
+    assert isinstance(net, PatchDenseNet3D)
+    assert len(net.levels) == 5 and all(len(level.block) == 4 for level in net.levels)  # 5 blocks of 4 layers
+    assert net.levels[0].block.layer0.conv.conv.out_channels == 12  # growth rate
+    loss = p.get_parsed_content("loss")
+    assert isinstance(loss, FBetaLoss) and loss.f_beta == 1.5 and loss.sigmoid
+    assert isinstance(p.get_parsed_content("lr_scheduler"), IntervalDoublingStepLR)
+    inferer = p.get_parsed_content("validate#inferer")
+    assert isinstance(inferer, SplineFusionInferer) and inferer.fusion == "spline"
+    channel_def = p["_meta_#network_data_format#inputs#image#channel_def"]
+    assert list(channel_def.values()) == p["modalities"]
+
+
+def test_inference_uses_spline_fusion_with_rotations():
+    p = _parser("inference.json")
+    inferer = p.get_parsed_content("inferer")
+    assert isinstance(inferer, SplineFusionInferer)
+    assert inferer.fusion == "spline" and inferer.tta == "rot180"  # original + 180 degrees in the 3 planes
+    writers = [t for t in p["postprocessing#transforms"] if t["_target_"] == "SaveImaged"]
+    assert [w["output_postfix"] for w in writers] == ["prob", "seg"]
+
+
+def test_evaluate_overrides_inference():
+    p = _parser("inference.json", "evaluate.json")
+    targets = [h["_target_"] for h in p["handlers"]]
+    assert "LesionReportHandler" in targets and "CheckpointLoader" in targets
+    assert p["key_metric#dsc#_target_"] == "LesionMetricHandler"
+    assert {"sensitivity", "f2", "ltpr", "lfpr", "apr_pooled"} <= set(p["additional_metrics"])
+    load = p["preprocessing#transforms#0"]
+    assert load["keys"] == ["image", "label"]
+
+
+def test_bundle_root_override_moves_every_output(tmp_path):
+    """MONAI Label overrides bundle_root: checkpoints and outputs follow it."""
+    p = _parser("train.json", bundle_root=str(tmp_path))
+    assert p.get_parsed_content("ckpt_dir") == str(tmp_path / "models")
+    assert p.get_parsed_content("output_dir").startswith(str(tmp_path))
+    assert p.get_parsed_content("phantom_dir").startswith(str(tmp_path))
+
+
+def test_network_def_runs_on_a_patch():
+    """The paper-size network accepts a (1, 5, 64^3) patch and returns one logit channel at full resolution."""
+    net = _parser("inference.json").get_parsed_content("network_def").eval()
+    with torch.no_grad():
+        out = net(torch.randn(1, 5, 64, 64, 64))
+    assert out.shape == (1, 1, 64, 64, 64)
