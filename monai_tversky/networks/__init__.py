@@ -1,1 +1,22 @@
-"""Placeholder; filled in by its issue."""
+"""Networks of the papers: hashemi2018's 3D patch-wise DenseNet and abraham2018's attention U-Net with input pyramid.
+
+The salehi2017 3D U-Net is MONAI's ``BasicUNet`` configured to match (see ``tests/test_networks_unet3d.py``)::
+
+    BasicUNet(spatial_dims=3, in_channels=3, out_channels=2, features=(f, 2f, 4f, 8f, 16f, f), act="relu", norm=None)
+"""
+
+from __future__ import annotations
+
+from .attention_unet import AttentionPyramidUNet, GatedDecoderLevel, PyramidEncoderLevel
+from .input_validation import validate_network_input
+from .patch_densenet import DenseBottleneckLayer, PatchDenseLevel, PatchDenseNet3D
+
+__all__ = [
+    "AttentionPyramidUNet",
+    "DenseBottleneckLayer",
+    "GatedDecoderLevel",
+    "PatchDenseLevel",
+    "PatchDenseNet3D",
+    "PyramidEncoderLevel",
+    "validate_network_input",
+]

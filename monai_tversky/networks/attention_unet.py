@@ -1,0 +1,295 @@
+"""The attention U-Net with input image pyramid and deep supervision of abraham2018 (section 2.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import List, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from monai.networks.blocks import Convolution, UpSample
+from monai.networks.layers.factories import Pool
+from monai.networks.nets.attentionunet import AttentionBlock
+from monai.networks.nets.basic_unet import TwoConv
+from monai_tversky.networks.input_validation import validate_network_input
+
+__all__ = ["AttentionPyramidUNet", "PyramidEncoderLevel", "GatedDecoderLevel"]
+
+_LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+class PyramidEncoderLevel(nn.Module):
+    """
+    One encoder level below the full resolution of :py:class:`AttentionPyramidUNet`: 2x max pooling of the finer
+    level's features, optionally concatenated with the input image pyramid at this scale (the image average-pooled
+    by 2 once more than at the finer level, then a 3x3 convolution with ``out_channels`` maps and ``act``, as in
+    the authors' Keras code), then two 3x3 convolutions (MONAI's ``TwoConv``).
+
+    Args:
+        spatial_dims: number of spatial dimensions.
+        in_channels: feature maps of the finer level.
+        image_channels: channels of the input image.
+        out_channels: feature maps of this level.
+        act: activation type and arguments.
+        norm: normalisation type and arguments.
+        bias: whether the convolutions have a bias term.
+        dropout: dropout probability in the two convolutions.
+        inject_image: whether this level receives the input image pyramid.
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        in_channels: int,
+        image_channels: int,
+        out_channels: int,
+        act: str | tuple,
+        norm: str | tuple | None,
+        bias: bool,
+        dropout: float,
+        inject_image: bool,
+    ) -> None:
+        super().__init__()
+        self.pool = Pool[Pool.MAX, spatial_dims](kernel_size=2)
+        self.image_pool = Pool[Pool.AVG, spatial_dims](kernel_size=2)
+        self.image_conv: nn.Module | None = None
+        conv_in = in_channels
+        if inject_image:
+            self.image_conv = Convolution(
+                spatial_dims, image_channels, out_channels, kernel_size=3, act=act, norm=None, bias=True
+            )
+            conv_in += out_channels
+        self.convs = TwoConv(spatial_dims, conv_in, out_channels, act, norm, bias, dropout)
+
+    def forward(self, x: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        Args:
+            x: features of the finer level, shape ``(B, in_channels, *S)``.
+            image: the input image at the finer level's scale, shape ``(B, image_channels, *S)``.
+
+        Returns:
+            this level's features ``(B, out_channels, *S/2)`` and the image at this level's scale.
+        """
+        image = self.image_pool(image)
+        x = self.pool(x)
+        if self.image_conv is not None:
+            x = torch.cat([self.image_conv(image), x], dim=1)
+        return self.convs(x), image
+
+
+class GatedDecoderLevel(nn.Module):
+    """
+    One decoder level of :py:class:`AttentionPyramidUNet`: the coarser features are upsampled by a 2x transposed
+    convolution to ``out_channels`` maps and concatenated with the skip connection, followed by two 3x3
+    convolutions. With ``attention=True`` the skip connection first goes through an additive attention gate
+    (MONAI's ``AttentionBlock``, Oktay et al.) whose gating signal is the coarser features, resampled to the skip
+    connection's grid by (bi/tri)linear interpolation as in abraham2018, Fig. 3.
+
+    Args:
+        spatial_dims: number of spatial dimensions.
+        coarse_channels: feature maps of the coarser level (the gating signal).
+        skip_channels: feature maps of the skip connection.
+        out_channels: feature maps of this level.
+        act: activation type and arguments.
+        norm: normalisation type and arguments.
+        bias: whether the convolutions have a bias term.
+        dropout: dropout probability in the two convolutions.
+        attention: whether to gate the skip connection.
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        coarse_channels: int,
+        skip_channels: int,
+        out_channels: int,
+        act: str | tuple,
+        norm: str | tuple | None,
+        bias: bool,
+        dropout: float,
+        attention: bool,
+    ) -> None:
+        super().__init__()
+        self.interp_mode = _LINEAR_MODES[spatial_dims]
+        self.gate: nn.Module | None = None
+        if attention:
+            self.gate = AttentionBlock(
+                spatial_dims, f_int=max(skip_channels // 2, 1), f_g=coarse_channels, f_l=skip_channels
+            )
+        self.upsample = UpSample(spatial_dims, coarse_channels, out_channels, scale_factor=2, mode="deconv")
+        self.convs = TwoConv(spatial_dims, skip_channels + out_channels, out_channels, act, norm, bias, dropout)
+
+    def forward(self, coarse: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            coarse: features of the coarser level, shape ``(B, coarse_channels, *S/2)``.
+            skip: encoder features of this level, shape ``(B, skip_channels, *S)``.
+
+        Returns:
+            this level's features, shape ``(B, out_channels, *S)``.
+        """
+        if self.gate is not None:
+            gating = F.interpolate(coarse, size=skip.shape[2:], mode=self.interp_mode, align_corners=False)
+            skip = self.gate(g=gating, x=skip)
+        return self.convs(torch.cat([skip, self.upsample(coarse)], dim=1))
+
+
+class AttentionPyramidUNet(nn.Module):
+    """
+    The attention U-Net with input image pyramid and deep supervision of abraham2018, section 2.2:
+
+        Abraham, Khan (2019). *A novel focal Tversky loss function with improved attention U-Net for lesion
+        segmentation.* ISBI 2019. https://arxiv.org/abs/1810.07842
+
+    built on the attention U-Net of Oktay et al. (2018), *Attention U-Net: learning where to look for the
+    pancreas*, https://arxiv.org/abs/1804.03999, from MONAI's ``TwoConv``, ``UpSample`` and ``AttentionBlock``.
+
+    Architecture, with ``L = len(channels)`` resolution levels (level ``l`` at scale ``1 / 2**l``):
+
+    - encoder: two 3x3 convolutions (``norm``, ``act``) per level; 2x max pooling between levels; levels
+      ``1 .. L-2`` (every level that is followed by a max pooling, except the first) also receive the input image
+      average-pooled to their scale through a 3x3 convolution + ``act`` (the input image pyramid,
+      ``input_pyramid=True``), concatenated with the pooled features; level ``L-1`` is the bottleneck;
+    - decoder: at levels ``L-2 .. 0``, a 2x transposed convolution of the coarser features, concatenated with the
+      skip connection, then two 3x3 convolutions; the skip connections of levels ``1 .. L-2`` (all but the first)
+      pass through an additive attention gate whose gating signal is the coarser decoder features;
+    - outputs: a 1x1 convolution on the level-0 decoder features (the final output) and, with
+      ``deep_supervision=True``, a 1x1 convolution on each decoder level ``1 .. L-2`` (side outputs).
+
+    All outputs are raw logits (the paper applies a sigmoid; use ``sigmoid=True`` / ``softmax=True`` in the loss).
+
+    Outputs:
+
+    - ``eval()`` mode, or ``deep_supervision=False``: the final output only, a tensor
+      ``(B, out_channels, *S)``, so any MONAI inferer, ``ckpt_export`` and MONAI Label can call the network.
+    - ``train()`` mode with ``deep_supervision=True`` (and ``L >= 3``): a list
+      ``[final, side_1, ..., side_{L-2}]``, finest first: ``final`` at the input resolution, then ``side_l`` at
+      its own scale ``S / 2**l`` (not resized). This is the list form ``monai.losses.DeepSupervisionLoss`` takes
+      (first element the full-resolution output; labels are resized to each output by nearest neighbour).
+      abraham2018 supervises the side outputs with the focal Tversky loss and the final output with the Tversky loss.
+
+    Every spatial size of the input must be a multiple of ``2 ** (L - 1)``.
+
+    Args:
+        spatial_dims: number of spatial dimensions, 1, 2 (the paper) or 3.
+        in_channels: number of input channels (3 for RGB dermoscopy, 1 for ultrasound).
+        out_channels: number of output channels (1 for a lesion logit map).
+        channels: feature maps per resolution level, finest first; at least 2 levels. Defaults to
+            ``(32, 64, 128, 256)``.
+        act: activation type and arguments. Defaults to ``"relu"``.
+        norm: normalisation type and arguments. Defaults to ``"batch"``.
+        bias: whether the 3x3 convolutions have a bias term. Defaults to True.
+        dropout: dropout probability in the 3x3 convolutions, in [0, 1). Defaults to 0.
+        input_pyramid: whether to inject the input image pyramid into the encoder. Defaults to True.
+        deep_supervision: whether training mode returns the side outputs as well. Defaults to True.
+
+    Raises:
+        TypeError: when an integer argument is not an int.
+        ValueError: when ``spatial_dims`` is not 1, 2 or 3, a channel count is below 1, ``channels`` has fewer
+            than 2 levels, or ``dropout`` is not in [0, 1).
+
+    Example::
+
+        >>> net = AttentionPyramidUNet(spatial_dims=2, in_channels=3, out_channels=1)
+        >>> outputs = net(torch.rand(8, 3, 192, 256))  # train mode: [final, side at 1/2, side at 1/4]
+        >>> [o.shape[-2:] for o in outputs]
+        [torch.Size([192, 256]), torch.Size([96, 128]), torch.Size([48, 64])]
+        >>> net.eval()(torch.rand(1, 3, 192, 256)).shape
+        torch.Size([1, 1, 192, 256])
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        in_channels: int,
+        out_channels: int,
+        channels: Sequence[int] = (32, 64, 128, 256),
+        act: str | tuple = "relu",
+        norm: str | tuple | None = "batch",
+        bias: bool = True,
+        dropout: float = 0.0,
+        input_pyramid: bool = True,
+        deep_supervision: bool = True,
+    ) -> None:
+        super().__init__()
+        if spatial_dims not in _LINEAR_MODES or isinstance(spatial_dims, bool):
+            raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims!r}.")
+        channels = tuple(channels)
+        if len(channels) < 2:
+            raise ValueError(f"channels must list at least 2 resolution levels, got {channels}.")
+        for name, value in [("in_channels", in_channels), ("out_channels", out_channels)] + [
+            (f"channels[{i}]", c) for i, c in enumerate(channels)
+        ]:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r}).")
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}.")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+
+        num_levels = len(channels)
+        self.spatial_dims = spatial_dims
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.size_divisor = 2 ** (num_levels - 1)
+        self.deep_supervision = deep_supervision
+
+        self.encoder0 = TwoConv(spatial_dims, in_channels, channels[0], act, norm, bias, dropout)
+        self.encoders = nn.ModuleList(
+            PyramidEncoderLevel(
+                spatial_dims, channels[level - 1], in_channels, channels[level], act, norm, bias, dropout,
+                inject_image=input_pyramid and level < num_levels - 1,
+            )
+            for level in range(1, num_levels)
+        )
+        # coarse to fine: levels L-2 .. 0; the first skip connection (level 0) is not gated
+        self.decoders = nn.ModuleList(
+            GatedDecoderLevel(
+                spatial_dims, channels[level + 1], channels[level], channels[level], act, norm, bias, dropout,
+                attention=level > 0,
+            )
+            for level in range(num_levels - 2, -1, -1)
+        )
+        self.final_head = Convolution(spatial_dims, channels[0], out_channels, kernel_size=1, conv_only=True)
+        # fine to coarse: side outputs of levels 1 .. L-2
+        self.side_heads = nn.ModuleList(
+            Convolution(spatial_dims, channels[level], out_channels, kernel_size=1, conv_only=True)
+            for level in range(1, num_levels - 1)
+            if deep_supervision
+        )
+
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
+        """
+        Args:
+            x: input batch ``(B, in_channels, *S)`` with every spatial size a multiple of ``2 ** (L - 1)``.
+
+        Returns:
+            in eval mode (or without deep supervision) the final logits ``(B, out_channels, *S)``; in train mode
+            with deep supervision the list ``[final, side_1, ..., side_{L-2}]``, ``side_l`` of shape
+            ``(B, out_channels, *S / 2**l)``.
+
+        Raises:
+            ValueError: when ``x`` has the wrong number of dimensions or channels, or a spatial size that is not a
+                multiple of ``2 ** (L - 1)``.
+        """
+        validate_network_input(x, self.spatial_dims, self.in_channels, self.size_divisor, "AttentionPyramidUNet")
+        features = self.encoder0(x)
+        skips: List[torch.Tensor] = [features]
+        image = x
+        for encoder in self.encoders:
+            features, image = encoder(features, image)
+            skips.append(features)
+        decoded: List[torch.Tensor] = []
+        for i, decoder in enumerate(self.decoders):
+            features = decoder(features, skips[len(skips) - 2 - i])
+            decoded.append(features)
+        final = self.final_head(features)
+        if self.training and self.deep_supervision:
+            outputs: List[torch.Tensor] = [final]
+            for i, head in enumerate(self.side_heads):
+                # decoded[-1] is level 0, decoded[-2] level 1, ...
+                outputs.append(head(decoded[len(decoded) - 2 - i]))
+            return outputs
+        return final
