@@ -113,6 +113,9 @@ def test_latest_checkpoint(tmp_path):
     os.utime(older, (time.time() - 100, time.time() - 100))
     (tmp_path / "model.pt").write_bytes(b"best")  # the best-metric weights are not a resume checkpoint
     assert latest_checkpoint(tmp_path) == str(newer)
+    # a finished run (epoch 2 of 2) is not resumed: a new training would otherwise train nothing
+    assert latest_checkpoint(tmp_path, max_epochs=3) == str(newer)
+    assert latest_checkpoint(tmp_path, max_epochs=2) is None
 
 
 def test_progress_bar_shows_loss(capsys):

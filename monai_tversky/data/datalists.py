@@ -331,7 +331,7 @@ def build_inference_datalist(
         raise FileNotFoundError(f"inference input not found: {path}")
     if path.name.lower().endswith(".json"):
         loaded = load_datalist(path)
-        names = [section] if section else [s for s in ("testing", "test", "validation", "training") if s in loaded]
+        names = [section] if section else [s for s in ("testing", "test", "validation", "training") if loaded.get(s)]
         if not names or not isinstance(loaded.get(names[0]), list):
             raise ValueError(f"datalist {path} has no {section or 'testing/test/validation/training'!r} list.")
         return loaded[names[0]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import glob
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -82,10 +83,21 @@ def resolve_bundle_root(name: str, argv: Sequence[str] | None = None, cwd: str |
     )
 
 
-def latest_checkpoint(ckpt_dir: str | os.PathLike, pattern: str = "checkpoint*.pt") -> str | None:
+def latest_checkpoint(
+    ckpt_dir: str | os.PathLike, pattern: str = "checkpoint*.pt", max_epochs: int | None = None
+) -> str | None:
     """The most recently written training checkpoint in ``ckpt_dir`` matching ``pattern``, or None.
 
-    Used to resume training after an interruption (``CheckpointLoader`` is disabled when this is None).
+    Used to resume training after an interruption (``CheckpointLoader`` is disabled when this is None). With
+    ``max_epochs``, a checkpoint whose file name says it reached ``epoch >= max_epochs`` belongs to a finished run
+    and is not returned: resuming it would train nothing (or fail in ``CheckpointLoader`` when ``max_epochs`` is
+    smaller), which is what a second MONAI Label training on the same bundle would otherwise do.
     """
     files = glob.glob(os.path.join(os.fspath(ckpt_dir), pattern))
-    return max(files, key=os.path.getmtime) if files else None
+    if not files:
+        return None
+    newest = max(files, key=os.path.getmtime)
+    epoch = re.search(r"epoch=(\d+)", os.path.basename(newest))
+    if max_epochs is not None and epoch is not None and int(epoch.group(1)) >= int(max_epochs):
+        return None
+    return newest

@@ -1,0 +1,180 @@
+"""The msseg bundle's metadata as the model zoo's CI checks it, offline: ``verify_metadata`` against the shipped
+schema, ``verify_net_in_out``, and the agreement of metadata.json with the configs it describes."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import jsonschema
+import monai.apps.utils
+import pytest
+from monai.bundle import ConfigParser, verify_metadata, verify_net_in_out
+
+import monai_tversky
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLE = REPO / "bundles" / "msseg"
+META = BUNDLE / "configs" / "metadata.json"
+SCHEMA_DIR = REPO / "ci" / "schemas"
+TINY = json.loads((REPO / "ci" / "msseg_tiny_overrides.json").read_text())
+TINY_NET = {k: v for k, v in TINY.items() if k.startswith("network_def#")}
+
+
+def _metadata() -> dict:
+    return json.loads(META.read_text())
+
+
+def _schema_path(metadata: dict) -> Path:
+    return SCHEMA_DIR / metadata["schema"].rsplit("/", 1)[-1]
+
+
+def _pinned_sha256(name: str) -> str:
+    for line in (SCHEMA_DIR / "SHA256SUMS").read_text().splitlines():
+        digest, _, file = line.partition("  ")
+        if file == name:
+            return digest
+    raise AssertionError(f"{name} is not pinned in ci/schemas/SHA256SUMS")
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Fail the test if MONAI tries to download anything (the schema must come from ci/schemas)."""
+
+    def no_download(url, *args, **kwargs):
+        raise AssertionError(f"attempted download of {url}")
+
+    monkeypatch.setattr(monai.apps.utils, "_download_with_progress", no_download)
+
+
+def test_schema_is_cached_verbatim_and_is_a_valid_json_schema():
+    metadata = _metadata()
+    schema_path = _schema_path(metadata)
+    assert schema_path.is_file(), f"{metadata['schema']} is not cached in ci/schemas"
+    assert hashlib.sha256(schema_path.read_bytes()).hexdigest() == _pinned_sha256(schema_path.name)
+    schema = json.loads(schema_path.read_text())
+    jsonschema.Draft201909Validator.check_schema(schema)
+    # the zoo's required top-level keys (what makes this the zoo's schema rather than a permissive stand-in)
+    for key in ("version", "monai_version", "pytorch_version", "numpy_version", "network_data_format"):
+        assert key in schema["required"]
+
+
+def test_verify_metadata_passes_offline(offline):
+    metadata = _metadata()
+    schema_path = _schema_path(metadata)
+    verify_metadata(
+        meta_file=str(META),
+        filepath=str(schema_path),
+        hash_val=_pinned_sha256(schema_path.name),
+        hash_type="sha256",
+    )
+
+
+def _drop(path: list):
+    def mutate(meta: dict) -> None:
+        node = meta
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+
+    return mutate
+
+
+def _set(path: list, value):
+    def mutate(meta: dict) -> None:
+        node = meta
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        _drop(["network_data_format"]),
+        _drop(["numpy_version"]),
+        _set(["version"], 1),
+        _set(["references"], "one string, not a list"),
+        _drop(["network_data_format", "inputs", "image", "value_range"]),
+        _set(["network_data_format", "inputs", "image", "num_channels"], "5"),
+        _set(["network_data_format", "outputs", "pred", "spatial_shape"], [64.5, 64, 64]),
+    ],
+    ids=["no-network_data_format", "no-numpy_version", "int-version", "str-references", "no-value_range",
+         "str-num_channels", "float-spatial_shape"],
+)
+def test_verify_metadata_rejects_a_broken_copy(tmp_path, offline, mutate):
+    metadata = _metadata()
+    broken = copy.deepcopy(metadata)
+    mutate(broken)
+    meta_file = tmp_path / "metadata.json"
+    meta_file.write_text(json.dumps(broken))
+    schema_path = _schema_path(metadata)
+    with pytest.raises(ValueError, match="Failed validating"):
+        verify_metadata(
+            meta_file=str(meta_file),
+            filepath=str(schema_path),
+            hash_val=_pinned_sha256(schema_path.name),
+            hash_type="sha256",
+        )
+
+
+@pytest.mark.parametrize("config", ["train.json", "inference.json"])
+def test_metadata_describes_the_configs(config):
+    """What the zoo's CI cannot see: metadata.json agrees with the network and data the configs build."""
+    metadata = _metadata()
+    assert metadata["version"] in metadata["changelog"]
+    assert metadata["required_packages_version"]["monai-tversky"] == monai_tversky.__version__
+    assert "monai-label" in metadata["supported_apps"]
+
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLE / "configs" / config))
+    parser["bundle_root"] = str(BUNDLE)  # no path resolution needed, nothing is built below but plain values
+    modalities = parser.get_parsed_content("modalities")
+    image = metadata["network_data_format"]["inputs"]["image"]
+    pred = metadata["network_data_format"]["outputs"]["pred"]
+    assert image["num_channels"] == len(modalities) == parser.get_parsed_content("network_def#in_channels")
+    assert [image["channel_def"][str(i)] for i in range(len(modalities))] == list(modalities)
+    assert pred["num_channels"] == parser.get_parsed_content("network_def#out_channels")
+    assert len(pred["channel_def"]) == pred["num_channels"]
+    assert image["spatial_shape"] == pred["spatial_shape"] == list(parser.get_parsed_content("patch_size"))
+    assert image["is_patch_data"] is True
+
+
+def test_verify_net_in_out_tiny_network(offline):
+    """MONAI's verify_net_in_out on the bundle with a tiny network_def (the paper's is tested below, slow)."""
+    verify_net_in_out(
+        net_id="network_def",
+        meta_file=str(META),
+        config_file=str(BUNDLE / "configs" / "inference.json"),
+        device="cpu",
+        bundle_root=str(BUNDLE),
+        **TINY_NET,
+    )
+
+
+def test_verify_net_in_out_detects_a_channel_mismatch():
+    with pytest.raises(ValueError, match="output channel number"):
+        verify_net_in_out(
+            net_id="network_def",
+            meta_file=str(META),
+            config_file=str(BUNDLE / "configs" / "inference.json"),
+            device="cpu",
+            bundle_root=str(BUNDLE),
+            **{**TINY_NET, "_meta_#network_data_format#outputs#pred#num_channels": 2},
+        )
+
+
+@pytest.mark.slow
+def test_verify_net_in_out_paper_network(offline):
+    """The paper-size PatchDenseNet3D on a 64^3 five-channel patch, exactly as the zoo's CI runs it (~10 s on CPU)."""
+    verify_net_in_out(
+        net_id="network_def",
+        meta_file=str(META),
+        config_file=str(BUNDLE / "configs" / "inference.json"),
+        device="cpu",
+        bundle_root=str(BUNDLE),
+    )

@@ -1,0 +1,291 @@
+"""The msseg bundle loaded the way MONAI Label loads a bundle, without installing monailabel (it pins many packages).
+
+The calls below replicate, step by step, MONAI Label's
+
+- ``BundleInferTask`` (``monailabel/tasks/infer/bundle.py``: ``__init__``, ``_load_bundle_config``, ``pre_transforms``,
+  ``inferer``, ``post_transforms``, ``_update_device``) and ``BasicInferTask`` (``monailabel/tasks/infer/
+  basic_infer.py``: ``_get_network``, ``run_inferer``), repository Project-MONAI/MONAILabel;
+- ``BundleTrainTask`` (``monailabel/tasks/train/bundle.py``: ``__init__``, ``_partition_datalist``,
+  ``_load_checkpoint``, ``__call__``, ``run_single_gpu``).
+
+MONAI Label serves one image file per case from its datastore, so the images here are 4D NIfTI files holding the five
+channels (FLAIR, T1, T1Gd, PD, T2) in the order of metadata.json's ``channel_def``. The bundle copy is configured
+with the tiny network of ``ci/msseg_tiny_overrides.json`` by editing its config files, as a user customising a bundle
+would; MONAI Label itself then overrides only what it overrides.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from monai.bundle import ConfigItem, ConfigParser
+from monai.data import partition_dataset
+from monai.transforms import Activationsd, Compose, SaveImaged
+
+from monai_tversky.data import generate_phantom_dataset
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLE = REPO / "bundles" / "msseg"
+TINY = json.loads((REPO / "ci" / "msseg_tiny_overrides.json").read_text())
+DEVICE = "cpu"  # what monailabel.utils.others.generic.name_to_device returns without CUDA
+
+
+def _configure(config_file: Path, overrides: dict) -> None:
+    """Write ``overrides`` into a bundle config file (only ids whose top-level key the file has)."""
+    parser = ConfigParser()
+    parser.read_config(str(config_file))
+    for key, value in overrides.items():
+        if key.split("#")[0] in parser.config:
+            parser[key] = value
+    ConfigParser.export_config_file(parser.config, str(config_file), indent=4)
+
+
+def _make_bundle(dest: Path) -> Path:
+    """A copy of the msseg bundle (configs only, no symlinks, no outputs) configured tiny, with a tiny model.pt."""
+    bundle = dest / "msseg"
+    (bundle / "models").mkdir(parents=True)
+    shutil.copytree(BUNDLE / "configs", bundle / "configs", symlinks=True)
+    for name in ("inference.json", "train.json"):
+        _configure(bundle / "configs" / name, TINY)
+    parser = ConfigParser()
+    parser.read_config(str(bundle / "configs" / "inference.json"))
+    torch.manual_seed(0)
+    net = parser.get_parsed_content("network_def")
+    with torch.no_grad():  # non-trivial batch-norm statistics, so that a checkpoint that is not loaded shows
+        for m in net.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    # the format CheckpointSaver(save_dict={"model": network}) writes: the bare state dict
+    torch.save(net.state_dict(), bundle / "models" / "model.pt")
+    return bundle
+
+
+def _make_datastore(dest: Path, num_cases: int = 3) -> list[dict]:
+    """MONAI Label datastore items: one 4D NIfTI image (channels last) and one label file per case."""
+    phantom = generate_phantom_dataset(
+        dest / "phantom", num_cases=num_cases, shape=TINY["phantom_shape"], seed=0, val_fraction=0.0, progress=False
+    )
+    images, labels = dest / "datastore", dest / "datastore" / "labels" / "final"
+    labels.mkdir(parents=True)
+    items = []
+    for case in phantom["training"]:
+        channels = [nib.load(p) for p in case["image"]]
+        volume = np.stack([np.asarray(c.dataobj, dtype=np.float32) for c in channels], axis=-1)
+        image = images / f"{case['case_id']}.nii.gz"
+        nib.save(nib.Nifti1Image(volume, channels[0].affine), image)
+        label = labels / f"{case['case_id']}.nii.gz"
+        shutil.copyfile(case["label"], label)
+        items.append({"image": str(image), "label": str(label)})
+    return items
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("monailabel")
+    return SimpleNamespace(root=root, bundle=_make_bundle(root), datastore=_make_datastore(root))
+
+
+def _load_bundle_config(path: str, config: str) -> ConfigParser:
+    # BundleInferTask._load_bundle_config / BundleTrainTask._load_bundle_config
+    bundle_config = ConfigParser()
+    bundle_config.read_config(config)
+    bundle_config.config.update({"bundle_root": path})
+    return bundle_config
+
+
+def _update_device(bundle_config: ConfigParser, device: str) -> None:
+    # BundleInferTask._update_device
+    bundle_config.config.update({"device": device})
+    if bundle_config.ref_resolver.items.get("device"):
+        bundle_config.ref_resolver.items["device"] = ConfigItem(config=device, id="device")
+
+
+def _transforms(bundle_config: ConfigParser, keys: tuple[str, ...]) -> list:
+    # BundleInferTask.pre_transforms / post_transforms: the first of the ids present, a Compose unpacked
+    out: list = []
+    for k in keys:
+        if bundle_config.get(k):
+            c = bundle_config.get_parsed_content(k, instantiate=True)
+            out = list(c.transforms) if isinstance(c, Compose) else c
+    return out
+
+
+def test_ids_monailabel_uses_exist(served):
+    """The ids BundleConstants names (infer and train) resolve, and building the infer pieces writes nothing."""
+    path = str(served.bundle)
+    infer = _load_bundle_config(path, os.path.join(path, "configs", "inference.json"))
+    _update_device(infer, DEVICE)
+    assert isinstance(infer.get_parsed_content("network_def"), torch.nn.Module)
+    assert isinstance(infer.get_parsed_content("network"), torch.nn.Module)
+    assert callable(infer.get_parsed_content("inferer"))
+    assert _transforms(infer, ("preprocessing", "pre_transforms"))
+    assert _transforms(infer, ("postprocessing", "post_transforms"))
+    assert not (served.bundle / "output").exists()  # e.g. no phantom generated by an eagerly resolved datalist
+
+    train = _load_bundle_config(path, os.path.join(path, "configs", "train.json"))
+    for key in ("network_def", "network", "train#trainer#max_epochs", "train#dataset#data", "train#handlers",
+                "validate#dataset#data", "device"):
+        assert train.get(key) is not None, key
+    assert isinstance(train.get("train#handlers"), list)
+
+
+@pytest.mark.slow
+def test_infer_task(served, tmp_path):
+    path = str(served.bundle)
+    # --- BundleInferTask.__init__
+    config_paths = [c for c in ("inference.json", "inference.yaml") if os.path.exists(os.path.join(path, "configs", c))]
+    assert config_paths == ["inference.json"]
+    bundle_config = _load_bundle_config(path, os.path.join(path, "configs", config_paths[0]))
+    model_path = os.path.join(path, "models", "model.pt")
+    assert os.path.exists(model_path)
+    network = bundle_config.get_parsed_content("network_def", instantiate=True)
+    with open(os.path.join(path, "configs", "metadata.json")) as fp:
+        metadata = json.load(fp)
+    key_image, image = next(iter(metadata["network_data_format"]["inputs"].items()))
+    key_pred, pred = next(iter(metadata["network_data_format"]["outputs"].items()))
+    assert (key_image, key_pred) == ("image", "pred")  # BasicInferTask's input_key and output_label_key
+    labels = {v.lower(): int(k) for k, v in pred.get("channel_def", {}).items() if v.lower() != "background"}
+    assert len(labels) == pred["num_channels"] == 1
+    assert len(image["spatial_shape"]) == 3  # MONAI Label's `dimension`
+    assert image["num_channels"] == len(image["channel_def"])
+
+    # --- BasicInferTask.__call__ -> pre_transforms, run_inferer, post_transforms
+    data = {"image": served.datastore[0]["image"], "image_path": served.datastore[0]["image"], "device": DEVICE}
+    _update_device(bundle_config, DEVICE)
+    pre = _transforms(bundle_config, ("preprocessing", "pre_transforms"))
+    assert pre, "no preprocessing in inference.json"
+    for t in pre:  # LoadImaged is wrapped in LoadImageTensord, which calls it unchanged for a file path
+        data = t(data)
+    assert tuple(data["image"].shape) == (image["num_channels"], *TINY["phantom_shape"])
+
+    inferer = next(
+        bundle_config.get_parsed_content(k, instantiate=True) for k in ("inferer",) if bundle_config.get(k)
+    )
+    # BasicInferTask._get_network
+    net = copy.deepcopy(network).to(torch.device(DEVICE))
+    checkpoint = torch.load(model_path, map_location=torch.device(DEVICE))
+    model_state_dict = checkpoint.get("model", checkpoint)
+    assert set(network.state_dict()) == set(model_state_dict)
+    net.load_state_dict(model_state_dict, strict=True)
+    net.eval()
+    # BasicInferTask.run_inferer
+    inputs = data["image"]
+    inputs = inputs if torch.is_tensor(inputs) else torch.from_numpy(inputs)
+    with torch.no_grad():
+        outputs = inferer(inputs[None].to(torch.device(DEVICE)), net)
+    data["pred"] = outputs[0]
+
+    post = _transforms(bundle_config, ("postprocessing", "post_transforms"))
+    post = [t for t in post if not isinstance(t, SaveImaged)]  # BundleInferTask's default post_filter
+    assert any(isinstance(t, Activationsd) for t in post)
+    prob = None
+    for t in post:  # (MONAI Label then appends its Restored, which needs pred on the image's grid: checked below)
+        data = t(data)
+        if isinstance(t, Activationsd):
+            prob = data["pred"].clone()
+    seg = data["pred"]
+    assert tuple(seg.shape) == (1, *TINY["phantom_shape"])
+    assert set(torch.unique(seg).tolist()) <= {0.0, 1.0}
+    # building MONAI Label's pieces must not generate the embedded phantom into the served bundle
+    assert not (served.bundle / "output").exists()
+
+    # the same case through the bundle's own inference (CheckpointLoader, SupervisedEvaluator, SaveImaged) agrees
+    parser = ConfigParser()
+    parser.read_config(os.path.join(path, "configs", "inference.json"))
+    parser.update({"bundle_root": path, "input": served.datastore[0]["image"], "output_dir": str(tmp_path)})
+    parser.get_parsed_content("evaluator").run()
+    stem = Path(served.datastore[0]["image"]).name.replace(".nii.gz", "")
+    saved_prob = nib.load(tmp_path / f"{stem}_prob.nii.gz")
+    saved_seg = nib.load(tmp_path / f"{stem}_seg.nii.gz")
+    np.testing.assert_allclose(prob[0].numpy(), saved_prob.get_fdata(), atol=1e-5)
+    np.testing.assert_array_equal(seg[0].numpy(), saved_seg.get_fdata())
+    np.testing.assert_allclose(saved_seg.affine, nib.load(served.datastore[0]["image"]).affine, atol=1e-6)
+    # and the probabilities vary over the image: the comparison above is not between two constant maps
+    assert float(prob.std()) > 1e-4
+
+    # a network whose checkpoint was not loaded predicts differently: the checkpoint is what MONAI Label serves
+    patch = inputs[None, :, :16, :16, :16]
+    with torch.no_grad():
+        assert not torch.allclose(copy.deepcopy(network).eval()(patch), net(patch), atol=1e-4)
+
+
+_TRAIN_SCRIPT = """
+import json, sys
+import monai.bundle
+args = json.load(open(sys.argv[1]))
+# BundleTrainTask.run_single_gpu
+monai.bundle.run(run_id="run", init_id=None, final_id=None, meta_file=args["meta_file"],
+                 config_file=args["config_file"], **args["overrides"])
+"""
+
+
+@pytest.mark.slow
+def test_train_task(served, tmp_path):
+    bundle = tmp_path / "msseg"
+    shutil.copytree(served.bundle, bundle)  # training rewrites models/: keep the module's bundle as it is
+    path = str(bundle)
+    pretrained = torch.load(bundle / "models" / "model.pt")
+
+    # --- BundleTrainTask.__init__
+    config_paths = [c for c in ("train.json", "train.yaml") if os.path.exists(os.path.join(path, "configs", c))]
+    assert config_paths == ["train.json"]
+    bundle_config_path = os.path.join(path, "configs", config_paths[0])
+    bundle_config = _load_bundle_config(path, bundle_config_path)
+    bundle_metadata_path = os.path.join(path, "configs", "metadata.json")
+    assert (bundle / "configs" / "multi_gpu_train.json").is_file()  # used when MONAI Label trains on several GPUs
+
+    # --- BundleTrainTask.__call__ (request: max_epochs=1, pretrained=True, val_split=0.2, device=cpu)
+    datalist = [{"image": d["image"], "label": d["label"]} for d in served.datastore]  # _fetch_datalist
+    train_ds, val_ds = partition_dataset(datalist, ratios=[0.8, 0.2], shuffle=False)  # _partition_datalist
+    assert train_ds and val_ds
+    train_handlers = bundle_config.get("train#handlers", [])
+    model_pytorch = os.path.join(path, "models", "model.pt")
+    # _load_checkpoint
+    if os.path.exists(model_pytorch) and not [t for t in train_handlers if t.get("_target_") == "CheckpointLoader"]:
+        train_handlers.insert(
+            0,
+            {
+                "_target_": "CheckpointLoader",
+                "load_path": model_pytorch,
+                "load_dict": {"model": "$@network"},
+                "strict": False,
+            },
+        )
+    overrides = {
+        "bundle_root": path,
+        "train#trainer#max_epochs": 1,
+        "train#dataset#data": train_ds,
+        "device": DEVICE,
+        "train#handlers": train_handlers,
+        "validate#dataset#data": val_ds,
+    }
+    args = tmp_path / "args.json"
+    run_args = {"meta_file": bundle_metadata_path, "config_file": bundle_config_path, "overrides": overrides}
+    args.write_text(json.dumps(run_args))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", _TRAIN_SCRIPT, str(args)], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert f"Restored all variables from {model_pytorch}" in result.stdout + result.stderr
+
+    # one epoch ran: a resume checkpoint, a new best model.pt with trained weights, TensorBoard logs, all in the bundle
+    assert list((bundle / "models").glob("checkpoint*.pt"))
+    trained = torch.load(bundle / "models" / "model.pt")
+    assert set(trained) == set(pretrained)
+    assert any(not torch.equal(trained[k], pretrained[k]) for k in pretrained)
+    assert list((bundle / "output" / "runs").glob("events.out.tfevents.*"))
+    # the datastore's data replaced the embedded default: no phantom was generated
+    assert not (bundle / "output" / "phantom").exists()

@@ -1,0 +1,229 @@
+"""``ci/pack_bundle`` builds the release zip that ``monai.bundle.download`` fetches, extracts and runs."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.machinery
+import importlib.util
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from monai.bundle import ConfigParser, download
+
+from monai_tversky.data import generate_phantom_dataset
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLE = REPO / "bundles" / "msseg"
+PACK = REPO / "ci" / "pack_bundle"
+TINY = json.loads((REPO / "ci" / "msseg_tiny_overrides.json").read_text())
+VERSION = json.loads((BUNDLE / "configs" / "metadata.json").read_text())["version"]
+
+
+def _load_script(path: Path):
+    loader = importlib.machinery.SourceFileLoader(path.name, str(path))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(path.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+pack_bundle = _load_script(PACK)  # the CLI is run as a subprocess in the download test and for exit statuses
+
+
+def _release_candidate(dest: Path) -> Path:
+    """A copy of the msseg bundle with everything a release needs and the clutter a working bundle accumulates."""
+    bundle = dest / "msseg"
+    skip = shutil.ignore_patterns("output", "__pycache__", "checkpoint*")  # added below, small
+    shutil.copytree(BUNDLE, bundle, symlinks=True, ignore=skip)
+    for link in ("train.json", "metadata.json", "logging.conf"):  # the repository's top-level convenience symlinks
+        if not (bundle / link).is_symlink():
+            (bundle / link).symlink_to(f"configs/{link}")
+    (bundle / "models").mkdir(exist_ok=True)
+    (bundle / "docs").mkdir(exist_ok=True)
+    if not (bundle / "docs" / "README.md").is_file():
+        (bundle / "docs" / "README.md").write_text("# msseg (test copy)\n")
+    if not (bundle / "LICENSE").is_file():
+        (bundle / "LICENSE").write_text("test licence\n")
+    # weights of the tiny network the tests run with
+    parser = ConfigParser()
+    parser.read_config(str(bundle / "configs" / "inference.json"))
+    for key, value in TINY.items():
+        if key.startswith("network_def#"):
+            parser[key] = value
+    torch.manual_seed(0)
+    torch.save(parser.get_parsed_content("network_def").state_dict(), bundle / "models" / "model.pt")
+    # clutter that must stay out of the release
+    (bundle / "models" / "checkpoint_checkpoint_epoch=3.pt").write_bytes(b"resume checkpoint")
+    (bundle / "output" / "runs").mkdir(parents=True)
+    (bundle / "output" / "runs" / "events.out.tfevents.0").write_bytes(b"tb")
+    (bundle / "configs" / "__pycache__").mkdir()
+    (bundle / "configs" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"pyc")
+    (bundle / "configs" / ".inference.json.swp").write_bytes(b"editor")
+    (bundle / "configs" / "monailabel_train.json").write_text("{}")
+    (bundle / "docs" / "figure.png").symlink_to(bundle / "LICENSE")
+    return bundle
+
+
+def _pack(bundle: Path, dist: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(PACK), str(bundle), "--dist", str(dist), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _expected_members(bundle: Path) -> set[str]:
+    """What a release holds, listed independently of pack_bundle's walk: the regular files a user needs."""
+    wanted = {f"configs/{p.name}" for p in (BUNDLE / "configs").iterdir() if p.is_file()}
+    wanted |= {"models/model.pt", "docs/README.md", "LICENSE"}
+    docs = BUNDLE / "docs"
+    wanted |= {
+        f"docs/{p.relative_to(docs).as_posix()}"
+        for p in docs.rglob("*")
+        if p.is_file() and not p.is_symlink() and not any(part.startswith(".") for part in p.relative_to(docs).parts)
+    }
+    return {f"msseg/{m}" for m in wanted}
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pack")
+    bundle = _release_candidate(root)
+    zip_path = pack_bundle.pack_bundle(bundle, root / "dist")
+    assert zip_path == root / "dist" / f"msseg_v{VERSION}.zip"
+    return bundle, zip_path
+
+
+def test_zip_layout(release):
+    bundle, zip_path = release
+    assert zip_path.is_file()
+    with zipfile.ZipFile(zip_path) as zf:
+        names = set(zf.namelist())
+        assert names == _expected_members(bundle)
+        for name in names:
+            assert zf.read(name) == (bundle / name.split("/", 1)[1]).read_bytes(), name
+            assert not zf.getinfo(name).is_dir()
+    digest, _, file = (zip_path.parent / f"{zip_path.name}.sha256").read_text().strip().partition("  ")
+    assert file == zip_path.name
+    assert digest == hashlib.sha256(zip_path.read_bytes()).hexdigest()
+
+
+def test_zip_is_reproducible(release, tmp_path):
+    bundle, zip_path = release
+    os.utime(bundle / "configs" / "inference.json")  # a newer mtime must not change the archive
+    again = pack_bundle.pack_bundle(bundle, tmp_path)
+    assert again.read_bytes() == zip_path.read_bytes()
+
+
+@pytest.mark.parametrize("missing", ["LICENSE", "models/model.pt", "docs/README.md"])
+def test_incomplete_bundle_is_refused(release, tmp_path, missing):
+    bundle = tmp_path / "msseg"
+    shutil.copytree(release[0], bundle, symlinks=True)
+    (bundle / missing).unlink()
+    result = _pack(bundle, tmp_path / "dist", "--skip-verify")
+    assert result.returncode == 1
+    assert missing in result.stderr
+    assert not (tmp_path / "dist").exists() or not list((tmp_path / "dist").glob("*.zip"))
+
+
+def test_invalid_metadata_is_refused(release, tmp_path):
+    bundle = tmp_path / "msseg"
+    shutil.copytree(release[0], bundle, symlinks=True)
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    del meta["network_data_format"]
+    (bundle / "configs" / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(pack_bundle.BundleError, match="network_data_format"):
+        pack_bundle.pack_bundle(bundle, tmp_path / "dist")
+    assert not (tmp_path / "dist").exists()
+
+
+def test_version_missing_from_changelog_is_refused(release, tmp_path):
+    bundle = tmp_path / "msseg"
+    shutil.copytree(release[0], bundle, symlinks=True)
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    meta["version"] = "9.9.9"
+    (bundle / "configs" / "metadata.json").write_text(json.dumps(meta))
+    result = _pack(bundle, tmp_path / "dist", "--skip-verify")
+    assert result.returncode == 1
+    assert "9.9.9" in result.stderr and "changelog" in result.stderr
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def http_server(release, monkeypatch):
+    """Serve the dist folder on 127.0.0.1 (a free port) from a thread; shut down after the test."""
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    handler = functools.partial(_QuietHandler, directory=str(release[1].parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:No hash value provided")  # monai.bundle.download takes no hash: checked below
+def test_download_from_local_server_and_infer(release, http_server, tmp_path):
+    bundle, zip_path = release
+    # the command line builds the same archive the server serves
+    result = _pack(bundle, tmp_path / "dist")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "dist" / zip_path.name).read_bytes() == zip_path.read_bytes()
+    bundle_dir = tmp_path / "downloaded"
+    url = f"{http_server}/{zip_path.name}"
+    download(name="msseg", version=VERSION, bundle_dir=str(bundle_dir), url=url, progress=False)
+    digest = (zip_path.parent / f"{zip_path.name}.sha256").read_text().split()[0]
+    assert hashlib.sha256((bundle_dir / "msseg.zip").read_bytes()).hexdigest() == digest  # what was downloaded
+    got = bundle_dir / "msseg"
+    assert sorted(str(p.relative_to(bundle_dir)) for p in got.rglob("*") if p.is_file()) == sorted(
+        m for m in _expected_members(bundle)
+    )
+    assert (got / "configs" / "metadata.json").read_bytes() == (bundle / "configs" / "metadata.json").read_bytes()
+
+    # run the downloaded bundle's inference from its own folder on one phantom case (tiny network, as packed)
+    phantom = generate_phantom_dataset(
+        tmp_path / "phantom", num_cases=2, shape=TINY["phantom_shape"], seed=1, val_fraction=0.5, progress=False
+    )
+    case = phantom["validation"][0]  # build_inference_datalist takes a datalist's "validation" before "training"
+    overrides = []
+    for key, value in TINY.items():
+        overrides += [f"--{key}", "None" if value is None else json.dumps(value)]  # as python-fire reads them
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/inference.json"]
+    cmd += ["--input", str(tmp_path / "phantom" / "datalist.json"), *overrides]
+    result = subprocess.run(cmd, cwd=got, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+    out = got / "output" / "inference"  # the downloaded bundle's own output folder, not the shell's
+    first = nib.load(case["image"][0])
+    stem = Path(case["image"][0]).name.replace(".nii.gz", "")
+    for postfix in ("prob", "seg"):
+        saved = list(out.rglob(f"{stem}_{postfix}.nii.gz"))
+        assert len(saved) == 1, sorted(str(p) for p in out.rglob("*"))
+        img = nib.load(saved[0])
+        assert img.shape[:3] == first.shape
+        np.testing.assert_allclose(img.affine, first.affine, atol=1e-6)
+    seg = np.asarray(nib.load(next(out.rglob(f"{stem}_seg.nii.gz"))).dataobj)
+    assert set(np.unique(seg).tolist()) <= {0, 1}
