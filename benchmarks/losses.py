@@ -7,8 +7,8 @@ Usage::
 
 Method (../shared/BENCHMARKING.md): every variant runs on the same input with the same thread count; rounds are
 interleaved (A B C ... A B C ...) after a warm-up and the median and minimum are reported as ratios to MONAI's
-TverskyLoss. Peak memory is the resident-set high-water mark (ru_maxrss) of a fresh process per variant, minus
-that of a process that only built the inputs.
+TverskyLoss. Peak memory is the resident-set high-water mark of a fresh process per variant, reset once the inputs
+are built, minus the resident set at that moment (the memory the loss's forward and backward add).
 """
 
 from __future__ import annotations
@@ -72,13 +72,19 @@ def time_all(shape, rounds, threads):
 
 
 def peak_rss_mib(variant, shape, threads):
-    """ru_maxrss of a fresh process that runs one forward+backward of ``variant`` ("" = inputs only)."""
+    """Peak resident memory (MiB) of forward+backward of ``variant`` ("" = nothing) above a fresh process's set-up.
+
+    ru_maxrss is inherited from the parent process, so the child resets its own high-water mark (VmHWM) through
+    /proc/self/clear_refs once torch, the loss and the inputs are in place, and reports VmHWM minus VmRSS then.
+    """
     code = (
-        "import resource, sys, json, torch; sys.path.insert(0, 'benchmarks'); import losses as b;"
-        f"torch.set_num_threads({threads}); x, y = b.make_inputs({tuple(shape)!r});"
-        f"v = {variant!r};"
-        "[b.step(b.VARIANTS[v](), x, y) for _ in range(2)] if v else None;"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        "import sys, torch; sys.path.insert(0, 'benchmarks'); import losses as b;"
+        f"torch.set_num_threads({threads}); x, y = b.make_inputs({tuple(shape)!r}); v = {variant!r};"
+        "loss = b.VARIANTS[v]() if v else None;"
+        "kb = lambda k: int([l for l in open('/proc/self/status') if l.startswith(k)][0].split()[1]);"
+        "open('/proc/self/clear_refs', 'w').write('5'); base = kb('VmRSS');"
+        "[b.step(loss, x, y) for _ in range(2)] if v else None;"
+        "print((kb('VmHWM') - base) / 1024)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -96,8 +102,7 @@ def main():
     print(f"input {shape} float32, labels ~1% foreground, softmax + to_onehot_y, torch {torch.__version__}, "
           f"threads={args.threads}, {rounds} interleaved rounds after warm-up")
     times = time_all(shape, rounds, args.threads)
-    base_rss = peak_rss_mib("", shape, args.threads)
-    mem = {k: peak_rss_mib(k, shape, args.threads) - base_rss for k in VARIANTS}
+    mem = {k: peak_rss_mib(k, shape, args.threads) for k in VARIANTS}
     b_med, b_min = statistics.median(times[BASELINE]), min(times[BASELINE])
     print(f"{'loss':36s} {'median ms':>10s} {'min ms':>8s} {'x median':>9s} {'x min':>7s} {'peak MiB':>9s} {'x mem':>6s}")
     for k, t in times.items():

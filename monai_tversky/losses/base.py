@@ -90,7 +90,7 @@ def check_label_values(target: torch.Tensor, num_classes: int) -> None:
     """Raise ``ValueError`` when a label map to be one-hot encoded holds values outside ``[0, num_classes)``."""
     if target.numel() == 0:
         return
-    lo, hi = float(target.min()), float(target.max())
+    lo, hi = (float(v) for v in torch.aminmax(target))  # one pass over the labels
     if lo < 0 or hi >= num_classes:
         raise ValueError(
             f"label values must lie in [0, {num_classes - 1}] for a {num_classes}-channel prediction, "

@@ -27,7 +27,8 @@ def prepare_for_tversky(loss, input: torch.Tensor, target: torch.Tensor) -> tupl
     """
     validate_activation(loss.sigmoid, loss.softmax, loss.other_act)
     check_input_target(input, target, loss.to_onehot_y)
+    input = promote_half(input)
     if loss.to_onehot_y and input.shape[1] > 1:
         check_label_values(target, input.shape[1])
-    input = promote_half(input)
+        return input, target  # a label map: MONAI's one_hot takes it as it is (a float copy would be wasted)
     return input, target.to(input.dtype)
