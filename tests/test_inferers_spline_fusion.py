@@ -334,3 +334,20 @@ def test_invalid_arguments():
         inferer(np.zeros((1, 1, 16, 16, 16)), _identity)
     with pytest.raises(ValueError, match="reflect"):
         SplineFusionInferer((8, 8), padding_mode="reflect")(torch.rand(1, 1, 3, 3), _identity)
+
+
+@pytest.mark.parametrize("tta", ["none", "null", "None"])
+def test_tta_none_strings_from_a_command_line_mean_no_tta(tta):
+    """``--tta null`` in ``python -m monai.bundle run`` arrives as a string; it means no test-time augmentation."""
+    x = torch.rand(1, 1, 12, 10, 9)
+    calls = []
+
+    def net(windows):
+        calls.append(windows.shape[0])
+        return windows
+
+    SplineFusionInferer((8, 8, 8), sw_batch_size=1000, tta=tta)(x, net)
+    plain_calls = list(calls)
+    calls.clear()
+    SplineFusionInferer((8, 8, 8), sw_batch_size=1000, tta=None)(x, net)
+    assert plain_calls == calls  # one network call per window batch, no rotations

@@ -408,7 +408,7 @@ def _check_overlap(overlap: Sequence[float] | float, roi_size: tuple[int, ...] |
 
 def _check_tta(tta: str | Sequence[Sequence[int]] | None, num_dims: int | None) -> list[tuple[int, ...]] | None:
     """The flips (spatial axes) of the test-time augmentation; None when it depends on the yet unknown dimension."""
-    if tta is None:
+    if tta is None or (isinstance(tta, str) and tta.lower() in ("none", "null")):  # "null" from a CLI override
         return [()]
     if isinstance(tta, str):
         if tta.lower() != "rot180":
