@@ -31,6 +31,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from peak_memory import reset_peak_rss, rss_mib  # benchmarks/ is on sys.path when run as a script
 from monai.inferers import SlidingWindowInferer
 
 from monai_tversky.inferers import SplineFusionInferer, padded_window_grid
@@ -108,28 +109,6 @@ def _time(args: argparse.Namespace, network: str, rounds: int) -> dict[str, list
     return times
 
 
-def _rss_mib(field: str) -> float | None:
-    """``VmRSS`` (current) or ``VmHWM`` (peak) of this process in MiB, None where /proc is unavailable."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Reset this process's peak RSS (Linux >= 4.0), so the peak of the inference alone can be read."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def _worker(args: argparse.Namespace) -> None:
     """One inference of one variant in this fresh process; prints its peak memory in MiB."""
     runs, *_ = _setup(args, "small")
@@ -137,8 +116,8 @@ def _worker(args: argparse.Namespace) -> None:
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
         start = torch.cuda.memory_allocated() / 2**20
-    elif _reset_peak_rss() and _rss_mib("VmRSS") is not None:
-        start = _rss_mib("VmRSS")
+    elif reset_peak_rss() and rss_mib("VmRSS") is not None:
+        start = rss_mib("VmRSS")
     else:  # ru_maxrss cannot be reset: the peak may be the one of the imports
         start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with torch.no_grad():
@@ -146,7 +125,7 @@ def _worker(args: argparse.Namespace) -> None:
     if args.device.startswith("cuda"):
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
-        peak = _rss_mib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = rss_mib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"peak_mib": peak, "setup_mib": start}))
 
 

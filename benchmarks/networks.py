@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from peak_memory import reset_peak_rss, rss_mib  # benchmarks/ is on sys.path when run as a script
 from monai.networks.nets import AttentionUnet, BasicUNet
 
 from monai_tversky.networks import AttentionPyramidUNet, PatchDenseNet3D
@@ -95,28 +96,6 @@ def _time(args: argparse.Namespace, names: list[str], rounds: int) -> dict[str, 
     return times
 
 
-def _rss_mib(field: str) -> float | None:
-    """``VmRSS`` (current) or ``VmHWM`` (peak) of this process in MiB, None where /proc is unavailable."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Reset this process's peak RSS (Linux >= 4.0), so the peak of the step alone can be read."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def _worker(args: argparse.Namespace) -> None:
     """One training step of one variant in this fresh process; prints its peak memory in MiB."""
     step, _, _ = _setup(args, args.worker)
@@ -124,15 +103,15 @@ def _worker(args: argparse.Namespace) -> None:
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
         start = torch.cuda.memory_allocated() / 2**20
-    elif _reset_peak_rss() and _rss_mib("VmRSS") is not None:
-        start = _rss_mib("VmRSS")
+    elif reset_peak_rss() and rss_mib("VmRSS") is not None:
+        start = rss_mib("VmRSS")
     else:  # ru_maxrss cannot be reset: the peak may be the one of the imports
         start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     step()
     if args.device.startswith("cuda"):
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
-        peak = _rss_mib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = rss_mib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"peak_mib": peak, "setup_mib": start}))
 
 

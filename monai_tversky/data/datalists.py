@@ -26,7 +26,7 @@ from .layouts import (
 )
 from .modalities import LABEL_ALIASES, PHANTOM_MODALITIES, canonical_modalities
 from .phantom import PHANTOM_SHAPE
-from .phantom_dataset import generate_phantom_dataset
+from .phantom_dataset import generate_phantom_dataset, write_json_atomic
 from .validation import DATALIST_SECTIONS, check_datalist
 
 __all__ = [
@@ -137,14 +137,7 @@ def save_datalist(datalist: Mapping[str, Any], path: str | os.PathLike, relative
                 else item
                 for item in content[section]
             ]
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(content, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_json_atomic(path, content)
     return path
 
 

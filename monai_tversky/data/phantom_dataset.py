@@ -146,11 +146,11 @@ def generate_phantom_dataset(
             iterator = tqdm(todo, desc=f"Generating MS phantoms in {root}", unit="case")
         for index, name in iterator:
             cases[name] = _write_case(root, name, index, params)
-            _write_json_atomic(root / PHANTOM_MANIFEST, {"params": params, "cases": cases})
+            write_json_atomic(root / PHANTOM_MANIFEST, {"params": params, "cases": cases})
 
         datalist = _phantom_datalist(names, channels, val_fraction)
         if _read_json(root / PHANTOM_DATALIST) != datalist:
-            _write_json_atomic(root / PHANTOM_DATALIST, datalist)
+            write_json_atomic(root / PHANTOM_DATALIST, datalist)
     return _absolute(datalist, root)
 
 
@@ -255,7 +255,8 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _write_json_atomic(path: Path, content: Any) -> None:
+def write_json_atomic(path: Path, content: Any) -> None:
+    """Write ``content`` as JSON through a temporary file and a rename, so a reader never sees half a file."""
     tmp = path.with_name(f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{path.name}")
     try:
         with open(tmp, "w") as f:
