@@ -93,3 +93,11 @@ def test_network_def_runs_on_a_patch():
     with torch.no_grad():
         out = net(torch.randn(1, 5, 64, 64, 64))
     assert out.shape == (1, 1, 64, 64, 64)
+
+
+def test_shipped_demo_checkpoint_loads_into_the_inference_network():
+    """models/model.pt is a plain state dict of inference.json's network_def (what MONAI Label loads)."""
+    net = _parser("inference.json").get_parsed_content("network_def")
+    state = torch.load(BUNDLE / "models" / "model.pt", map_location="cpu", weights_only=True)
+    net.load_state_dict(state, strict=True)
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
