@@ -64,6 +64,48 @@ def test_identity_network_2d(fusion, tta):
     torch.testing.assert_close(out, x, rtol=1e-12, atol=1e-12)
 
 
+# size-1 axes first, last, in the middle and everywhere but one axis, 2D and 3D (with the window size per shape)
+SIZE_ONE_SHAPES = [
+    ((1, 1, 12, 12, 1), (8, 8, 8)),
+    ((1, 1, 1, 1, 12), (8, 8, 8)),
+    ((1, 1, 1, 12), (8, 8)),
+    ((1, 1, 12, 1), (8, 8)),
+    ((2, 3, 1, 9, 1), (8, 8, 8)),
+    ((1, 2, 7, 1, 10), (4, 4, 4)),
+    ((1, 1, 1, 1, 1), (8, 8, 8)),
+]
+
+
+@pytest.mark.parametrize(
+    "shape,roi,fusion,tta",
+    [(shape, roi, f, t) for (shape, roi), f, t in itertools.product(SIZE_ONE_SHAPES, FUSIONS, TTAS)],
+)
+def test_identity_network_with_size_one_axes(shape, roi, fusion, tta):
+    """Regression: the normalisation by Σw and the TTA count was skipped when a factor had a single element."""
+    x = torch.rand(*shape, dtype=torch.float64)
+    out = SplineFusionInferer(roi, sw_batch_size=4, fusion=fusion, tta=tta)(x, _identity)
+    assert out.shape == x.shape
+    torch.testing.assert_close(out, x, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("fusion,tta", list(itertools.product(FUSIONS, [None, "rot180"])))
+def test_windows_on_cuda_output_on_cpu_equals_all_cpu(fusion, tta):
+    x = torch.rand(2, 2, 21, 18, 13)
+    kwargs = dict(roi_size=(8, 8, 8), sw_batch_size=5, fusion=fusion, tta=tta)
+    out = SplineFusionInferer(**kwargs, sw_device="cuda", device="cpu")(x, _identity)
+    assert out.device == torch.device("cpu")
+    torch.testing.assert_close(out, SplineFusionInferer(**kwargs)(x, _identity), rtol=1e-6, atol=1e-6)
+
+    net = _conv_net(2, 3)
+    with torch.no_grad():
+        expected = SplineFusionInferer(**kwargs)(x, net)
+        net_cuda = _conv_net(2, 3).cuda()  # the same weights (same seed) on the GPU
+        out = SplineFusionInferer(**kwargs, sw_device="cuda", device="cpu")(x, net_cuda)
+    assert out.device == torch.device("cpu") and out.shape == expected.shape
+    torch.testing.assert_close(out, expected, rtol=1e-3, atol=1e-3)  # cuDNN may use TF32
+
+
 def test_window_counts_of_the_paper():
     # the paper's geometry scaled by 1/4 (128x224x256 volume, 64^3 windows -> 5x8x9 windows)
     net = _CountingNet()

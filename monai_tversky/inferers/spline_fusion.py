@@ -363,7 +363,9 @@ def _divide_by_weight_sum(
     for values in inverse[:-1]:
         leading = np.multiply.outer(leading, values)
     for factor in (leading[..., None], inverse[-1]):
-        if factor.size > 1:
+        # skip a factor only when it is exactly one: a size-1 factor (an axis of size 1, or no leading axes in 1D)
+        # still holds 1 / Σw (and 1 / num_predictions) and must be applied
+        if not np.all(factor == 1.0):
             output.mul_(torch.as_tensor(factor, dtype=output.dtype, device=output.device))
 
 
