@@ -154,3 +154,40 @@ def test_invalid_arguments():
         transform({"image": image[:, :-1], "label": label})
     with pytest.raises(ValueError, match="spatial_size"):
         transform({"image": image[:, 0], "label": label[:, 0]})
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_one_hot_label_with_label_channel_gives_the_same_patches(seed):
+    image, label = _phantom(seed=seed)
+    one_hot = np.concatenate([1 - label, label])  # (background, lesion): the background is > 0 almost everywhere
+    single = RandLesionPatchd(["image", "label"], "label", 16, num_samples=6).set_random_state(seed)
+    channel = RandLesionPatchd(["image", "label"], "label", 16, num_samples=6, label_channel=1).set_random_state(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback expected
+        expected = single({"image": image, "label": label})
+        patches = channel({"image": image, "label": one_hot})
+    assert channel.starts == single.starts
+    for p, e in zip(patches, expected):
+        assert p["label"].shape == (2, 16, 16, 16)
+        np.testing.assert_array_equal(np.asarray(p["image"]), np.asarray(e["image"]))
+        np.testing.assert_array_equal(np.asarray(p["label"][1:]), np.asarray(e["label"]))
+        assert int((p["label"][1] > 0).sum()) >= 10
+    # label_channel=0 of a single-channel label is the default behaviour
+    zero = RandLesionPatchd(["label"], "label", 16, num_samples=6, label_channel=0).set_random_state(seed)
+    zero({"label": label})
+    assert zero.starts == single.starts
+
+
+def test_label_channel_validation():
+    image, label = _phantom()
+    one_hot = np.concatenate([1 - label, label])
+    with pytest.raises(ValueError, match=r"2 channels.*label_channel"):
+        RandLesionPatchd(["image", "label"], "label", 16, num_samples=1)({"image": image, "label": one_hot})
+    with pytest.raises(ValueError, match=r"label_channel=2 is out of range.*2 channel"):
+        RandLesionPatchd(["label"], "label", 16, num_samples=1, label_channel=2)({"label": one_hot})
+    with pytest.raises(ValueError, match="label_channel"):
+        RandLesionPatchd(["label"], "label", 16, num_samples=1, label_channel=-1)
+    with pytest.raises(TypeError, match="label_channel"):
+        RandLesionPatchd(["label"], "label", 16, num_samples=1, label_channel=1.0)
+    with pytest.raises(TypeError, match="label_channel"):
+        RandLesionPatchd(["label"], "label", 16, num_samples=1, label_channel=True)

@@ -76,8 +76,8 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
     the ``keys`` cropped at the same place and the other items copied.
 
     The patch start is drawn uniformly (with replacement) among all positions whose patch holds at least
-    ``min_lesion_voxels`` lesion voxels (``label > 0`` in any channel), counted exactly for every position at once
-    (:func:`lesion_voxels_per_patch`): no rejection loop. When no position qualifies (an image without lesions,
+    ``min_lesion_voxels`` lesion voxels (``label > 0`` in the lesion channel, see ``label_channel``), counted exactly
+    for every position at once (:func:`lesion_voxels_per_patch`): no rejection loop. When no position qualifies (an image without lesions,
     or with too few), it warns and draws ordinary uniform random patches instead.
 
     If the image is smaller than ``spatial_size`` along an axis, that axis is not cropped (the patch is smaller).
@@ -90,10 +90,16 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
         min_lesion_voxels: minimum number of lesion voxels in a patch, ``>= 0``. Defaults to 10 (hashemi2018).
         allow_missing_keys: don't raise an exception if a key is missing. Defaults to False.
         lazy: whether to execute the crops lazily (MONAI lazy resampling). Defaults to False.
+        label_channel: which channel of the label holds the lesions, e.g. 1 for a one-hot ``(background, lesion)``
+            label. None (default): the label must have a single channel (``C == 1``); a multi-channel label then
+            raises a ValueError rather than counting the background channel of a one-hot label as lesion.
 
     Raises:
-        TypeError: when ``spatial_size``, ``num_samples`` or ``min_lesion_voxels`` are not ints.
-        ValueError: when ``num_samples < 1`` or ``min_lesion_voxels < 0``.
+        TypeError: when ``spatial_size``, ``num_samples`` or ``min_lesion_voxels`` are not ints, or
+            ``label_channel`` is neither None nor an int.
+        ValueError: when ``num_samples < 1``, ``min_lesion_voxels < 0`` or ``label_channel < 0``; at call time,
+            when the label has several channels and ``label_channel`` is None, or ``label_channel`` is not one
+            of its channels.
     """
 
     backend = SpatialCrop.backend
@@ -107,6 +113,7 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
         min_lesion_voxels: int = 10,
         allow_missing_keys: bool = False,
         lazy: bool = False,
+        label_channel: int | None = None,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         LazyTransform.__init__(self, lazy)
@@ -122,6 +129,7 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
         self.spatial_size = int(spatial_size) if isinstance(spatial_size, (int, np.integer)) else tuple(map(int, sizes))
         self.num_samples = _check_int("num_samples", num_samples, 1)
         self.min_lesion_voxels = _check_int("min_lesion_voxels", min_lesion_voxels, 0)
+        self.label_channel = None if label_channel is None else _check_int("label_channel", label_channel, 0)
         self.starts: list[tuple[int, ...]] = []
         self.patch_size: tuple[int, ...] = ()
 
@@ -139,7 +147,7 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
         if len(size) != len(shape):
             raise ValueError(f"spatial_size {size} does not match the label's spatial shape {shape}.")
         self.patch_size = tuple(min(p, s) for p, s in zip(fall_back_tuple(size, shape), shape))
-        lesion = (label_t > 0).any(dim=0)
+        lesion = self._lesion_channel(label_t) > 0
         counts = lesion_voxels_per_patch(lesion, self.patch_size)
         valid = np.flatnonzero(counts >= self.min_lesion_voxels)
         if valid.size == 0:
@@ -154,6 +162,23 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
         else:
             flat = valid[self.R.randint(0, valid.size, size=self.num_samples)]
         self.starts = [tuple(int(i) for i in np.unravel_index(f, tuple(counts.shape))) for f in flat]
+
+    def _lesion_channel(self, label: torch.Tensor) -> torch.Tensor:
+        """The channel of ``label`` (``(C, *spatial)``) that holds the lesions, see ``label_channel``."""
+        channels = label.shape[0]
+        if self.label_channel is None:
+            if channels != 1:
+                raise ValueError(
+                    f"the label has {channels} channels (shape {tuple(label.shape)}): pass label_channel to say which "
+                    "one holds the lesions (e.g. label_channel=1 for a one-hot (background, lesion) label)."
+                )
+            return label[0]
+        if self.label_channel >= channels:
+            raise ValueError(
+                f"label_channel={self.label_channel} is out of range for a label with {channels} channel(s) "
+                f"(shape {tuple(label.shape)})."
+            )
+        return label[self.label_channel]
 
     def __call__(  # type: ignore[override]
         self, data: Mapping[Hashable, torch.Tensor], lazy: bool | None = None
