@@ -36,6 +36,12 @@ def _png_size(path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
+def _assert_overlay_size(path, width, height) -> None:
+    """The overlay image is ``width`` x ``height`` pixels, with the legend in a strip below it (never on it)."""
+    png_width, png_height = _png_size(path)
+    assert png_width >= width and png_height > height  # wider only when the legend is wider than the image
+
+
 def _cases(n=3, shape=(16, 14, 10)):
     rng = np.random.default_rng(0)
     out = []
@@ -72,8 +78,11 @@ def test_overlay_png_has_the_expected_size_and_shows_each_voxel_in_its_colour(tm
     label[8:12, 10:14] = True  # TP where pred overlaps, FN elsewhere
     pred[8:12, 12:16] = True  # FP at columns 14-15
     path = save_lesion_overlay(tmp_path / "o.png", pred, label, alpha=1.0, scale=5, title="")
-    assert _png_size(path) == (30 * 5, 20 * 5)
+    assert _png_size(path)[0] == 30 * 5 and _png_size(path)[1] > 20 * 5  # the legend strip is below the image
     png = imread(path)[..., :3]
+    # the image fills the top 100 x 150 pixels, every voxel a 5 x 5 block of its colour: the legend covers none
+    blocks = np.repeat(np.repeat(lesion_overlay_rgb(pred, label, alpha=1.0), 5, axis=0), 5, axis=1)
+    np.testing.assert_array_equal(png[: 20 * 5], blocks)
 
     def colour(r, c):  # centre of voxel (r, c)
         return tuple(np.round(png[r * 5 + 2, c * 5 + 2], 2))
@@ -82,7 +91,7 @@ def test_overlay_png_has_the_expected_size_and_shows_each_voxel_in_its_colour(tm
     assert colour(10, 5) == (0.0, 0.0, 0.0)
     # anisotropic voxels (rows 2 mm, columns 1 mm) keep their proportions
     path = save_lesion_overlay(tmp_path / "a.png", pred, label, pixel_size=(2.0, 1.0), scale=3)
-    assert _png_size(path) == (30 * 3, 20 * 3 * 2)
+    _assert_overlay_size(path, 30 * 3, 20 * 3 * 2)
 
 
 def test_overlay_of_a_3d_case_picks_the_busiest_slice(tmp_path):
@@ -94,7 +103,7 @@ def test_overlay_of_a_3d_case_picks_the_busiest_slice(tmp_path):
     assert select_lesion_slices(pred, label, axis=-1, num_slices=2) == [5, 2]
     assert select_lesion_slices(pred, label, axis=0) == [2]
     path = save_lesion_overlay(tmp_path / "s.png", pred, label, image=np.random.rand(6, 7, 8), scale=4, rot90=1)
-    assert _png_size(path) == (6 * 4, 7 * 4)  # one quarter turn swaps rows and columns
+    _assert_overlay_size(path, 6 * 4, 7 * 4)  # one quarter turn swaps rows and columns
     with pytest.raises(ValueError, match="out of range"):
         save_lesion_overlay(tmp_path / "x.png", pred, label, slice_index=8)
 
@@ -135,7 +144,7 @@ def test_report_writes_csv_summary_pr_curve_and_overlays(tmp_path):
         report.add_case(name, pred, label, prob=prob, image=image, spacing=(1.0, 1.0, 2.0),
                         overlay_slices="auto" if name == "case0" else [1, 3])
     paths = report.write()
-    assert set(paths) == {"metrics_csv", "summary_csv", "pr_curve_png"}
+    assert set(paths) == {"metrics_csv", "summary_csv", "pr_histogram_csv", "pr_curve_png"}
 
     with open(paths["metrics_csv"], newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -154,13 +163,18 @@ def test_report_writes_csv_summary_pr_curve_and_overlays(tmp_path):
     labels = np.concatenate([c[2].ravel() for c in cases])
     binned = np.concatenate([np.minimum(np.floor(c[3].astype(np.float64).ravel() * 100), 99) for c in cases])
     assert float(summary["apr_pooled"]["mean"]) == pytest.approx(average_precision_score(labels, binned), rel=1e-9)
+    # the saved histogram reloads into the same pooled curve (runs evaluated apart can share one plot)
+    reloaded = PrecisionRecallHistogram.load_csv(paths["pr_histogram_csv"])
+    assert reloaded.num_bins == 100
+    assert reloaded.average_precision() == pytest.approx(average_precision_score(labels, binned), rel=1e-9)
+    np.testing.assert_array_equal(reloaded.total_counts, np.bincount(binned.astype(int), minlength=100))
 
     assert _png_size(paths["pr_curve_png"]) == (500, 500)
     overlays = sorted(p.name for p in (tmp_path / "run" / "overlays").iterdir())
     busiest = select_lesion_slices(cases[0][1], cases[0][2])[0]
     assert overlays == sorted([f"case0_axis2_slice{busiest}.png", "case1_axis2_slice1.png", "case1_axis2_slice3.png",
                                "case2_axis2_slice1.png", "case2_axis2_slice3.png"])
-    assert _png_size(tmp_path / "run" / "overlays" / "case1_axis2_slice1.png") == (14 * 4, 16 * 4)
+    _assert_overlay_size(tmp_path / "run" / "overlays" / "case1_axis2_slice1.png", 14 * 4, 16 * 4)
 
 
 def test_report_without_probabilities_and_bad_use(tmp_path):
@@ -170,9 +184,23 @@ def test_report_without_probabilities_and_bad_use(tmp_path):
     _, pred, label, _, _ = _cases(1)[0]
     report.add_case("a", pred, label)
     paths = report.write()
-    assert "pr_curve_png" not in paths
+    assert "pr_curve_png" not in paths and "pr_histogram_csv" not in paths
     with pytest.raises(ValueError, match="already added"):
         report.add_case("a", pred, label)
     with pytest.raises(ValueError, match="overlay_slices"):
         report.add_case("b", pred, label, overlay_slices="middle")
     assert [row["case"] for row in report.rows] == ["a"]  # a rejected case leaves no row behind
+
+
+def test_pr_histogram_csv_errors_name_the_file(tmp_path):
+    missing = tmp_path / "none.csv"
+    with pytest.raises(ValueError, match="not found: .*none.csv"):
+        PrecisionRecallHistogram.load_csv(missing)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="bad.csv is not a precision-recall histogram"):
+        PrecisionRecallHistogram.load_csv(bad)
+    inconsistent = tmp_path / "inconsistent.csv"
+    inconsistent.write_text("bin_low,bin_high,lesion_voxels,voxels\n0,0.5,3,2\n0.5,1,0,0\n")
+    with pytest.raises(ValueError, match="inconsistent.csv: counts must satisfy"):
+        PrecisionRecallHistogram.load_csv(inconsistent)

@@ -85,6 +85,14 @@ class LesionMetric(CumulativeIterationMetric):
     (binarised at ``y_pred >= threshold``, and used as the scores of ``apr``). Without ``threshold`` the ``apr`` of
     every case is NaN. Empty-mask values are those documented in :py:func:`lesion_metrics`.
 
+    Note:
+        ``inf`` propagates through the reduction (only NaN is skipped): with ``reduction="mean"``, a single case
+        with an inf ``sd`` (an empty prediction or an empty label, not both) or ``vd`` (an empty label with a
+        non-empty prediction) makes that metric inf for the whole data set. For data sets with empty predictions,
+        prefer the summary of :py:class:`monai_tversky.metrics.LesionReport`
+        (:py:func:`monai_tversky.metrics.summarize_lesion_metrics`), which averages the finite values and counts
+        the inf ones separately (``n_inf``).
+
     Example of the typical use in an evaluator (see also
     :py:class:`monai_tversky.metrics.LesionMetricHandler`)::
 

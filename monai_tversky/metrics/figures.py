@@ -174,9 +174,12 @@ def save_lesion_overlay(
     """
     Write a PNG of one slice coloured by :py:func:`lesion_overlay_rgb` (TP green, FN blue, FP red), with a legend.
 
-    The PNG is ``round(scale * W * sx)`` by ``round(scale * H * sy)`` pixels for a displayed slice of H rows and W
-    columns, where ``(sy, sx) = pixel_size / min(pixel_size)`` (1, 1 when ``pixel_size`` is ``None``), so anisotropic
-    voxels keep their physical proportions; each voxel is drawn as a block (no interpolation).
+    The image fills the top left ``round(scale * W * sx)`` by ``round(scale * H * sy)`` pixels of the PNG for a
+    displayed slice of H rows and W columns, where ``(sy, sx) = pixel_size / min(pixel_size)`` (1, 1 when
+    ``pixel_size`` is ``None``), so anisotropic voxels keep their physical proportions; each voxel is drawn as a
+    block (no interpolation). The legend is drawn in a white strip below the image, outside it, so it never covers
+    a lesion: the PNG is taller than the image by the strip's height (one row of entries, or one column when the
+    row is wider than the image), and wider only when the legend is wider than the image.
 
     Args:
         path: the PNG file to write (parent folders are created).
@@ -237,17 +240,38 @@ def save_lesion_overlay(
     height_px = round(scale * rows * pixel_size[0] / finest)
 
     fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
+    FigureCanvasAgg(fig)
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.imshow(rgb, interpolation="nearest", aspect="auto")
     ax.set_axis_off()
     fontsize = max(5.0, min(10.0, 0.035 * min(width_px, height_px)))
-    handles = [Patch(facecolor=color, label=kind) for kind, color in OVERLAY_COLORS.items()]
-    ax.legend(handles=handles, loc="lower right", fontsize=fontsize, framealpha=0.7)
+    _legend_below(fig, ax, width_px, height_px, dpi, fontsize)
     text = title if title is not None else where
     if text:
         ax.text(0.01, 0.99, text, transform=ax.transAxes, va="top", ha="left", color="white", fontsize=fontsize,
                 bbox={"facecolor": "black", "alpha": 0.5, "pad": 2, "edgecolor": "none"})
     return _save(fig, path, dpi)
+
+
+def _legend_below(fig, ax, width_px: int, height_px: int, dpi: int, fontsize: float) -> None:
+    """
+    Add the TP/FN/FP legend in a strip below the image axes ``ax`` and grow ``fig`` to hold it, so that the legend
+    never covers the image: the image keeps its ``width_px`` by ``height_px`` pixels at the top left.
+    """
+    handles = [Patch(facecolor=color, label=kind) for kind, color in OVERLAY_COLORS.items()]
+    renderer = fig.canvas.get_renderer()
+    for ncol in (len(handles), 1):  # one row if it fits the image width, else one column
+        legend = fig.legend(handles=handles, loc="upper left", ncol=ncol, fontsize=fontsize, frameon=False,
+                            borderaxespad=0.0, handlelength=1.0, columnspacing=1.0)
+        box = legend.get_window_extent(renderer)  # display pixels: its size does not depend on the figure's
+        if ncol == 1 or box.width <= width_px:
+            break
+        legend.remove()
+    legend_w, legend_h = int(np.ceil(box.width)), int(np.ceil(box.height))
+    total_w, total_h = max(width_px, legend_w), height_px + legend_h
+    fig.set_size_inches(total_w / dpi, total_h / dpi)
+    ax.set_position((0.0, legend_h / total_h, width_px / total_w, height_px / total_h))
+    legend.set_bbox_to_anchor((0.0, legend_h / total_h), transform=fig.transFigure)  # its top at the image bottom
 
 
 def _curve_arrays(name: str, curve: PrecisionRecallCurve) -> tuple[np.ndarray, np.ndarray]:

@@ -179,9 +179,13 @@ def lesion_metrics(
     ``inf`` marks a positive quantity over zero (MONAI's surface distance gives inf when one mask is empty).
     MONAI's metric reductions skip NaN; ``inf`` propagates.
 
-    A lesion is a connected component: full connectivity by default (8 in 2D, 26 in 3D), the default of MONAI's
-    ``KeepLargestConnectedComponent`` and of the WMH challenge's lesion-wise evaluation, so a thin oblique lesion
-    counts once. ``connectivity=1`` (face connectivity) splits diagonally touching voxels into separate lesions.
+    A lesion is a connected component, as in the ISBI 2015 challenge (Carass et al. 2017); the connectivity is
+    configurable. The default is full connectivity (8 in 2D, 26 in 3D), as ``connectivity=None`` in MONAI's
+    ``KeepLargestConnectedComponent`` and the fully connected components of the WMH challenge's evaluation script
+    (``hjkuijf/wmhchallenge``, ``evaluation.py``), so a thin oblique lesion counts once. ``connectivity=1`` (face
+    connectivity) splits diagonally touching voxels into separate lesions.
+    ``lfpr`` deliberately follows Carass et al. (2017), the fraction of predicted lesions overlapping no label
+    lesion, although hashemi2018 prints LFPR as the voxel ratio FP / (FP + TN).
     Computed on the CPU with NumPy/SciPy (tensors are copied there); the cost does not grow with the lesion count.
 
     Args:

@@ -16,7 +16,10 @@ MONAI's ``compute_average_precision`` defines the same value but walks the sorte
 
 from __future__ import annotations
 
+import csv
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 from monai.config import NdarrayOrTensor
@@ -197,6 +200,55 @@ class PrecisionRecallHistogram:
         out = cls(num_bins=positive.size)
         out.positive_counts, out.total_counts = positive, total
         return out
+
+    def save_csv(self, path: str | os.PathLike) -> Path:
+        """
+        Write the counts as CSV, one row per bin: ``bin_low, bin_high, lesion_voxels, voxels``.
+
+        The file lets runs evaluated in separate processes (e.g. separate ``evaluate.json`` runs of a bundle) be
+        drawn on one plot later: :py:meth:`load_csv` each and pass them to
+        :py:func:`monai_tversky.metrics.save_precision_recall_plot`.
+
+        Returns:
+            the path written (parent folders are created).
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        edges = np.arange(self.num_bins + 1) / self.num_bins
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["bin_low", "bin_high", "lesion_voxels", "voxels"])
+            for k in range(self.num_bins):
+                writer.writerow([f"{edges[k]:.6g}", f"{edges[k + 1]:.6g}", int(self.positive_counts[k]),
+                                 int(self.total_counts[k])])
+        return path
+
+    @classmethod
+    def load_csv(cls, path: str | os.PathLike) -> PrecisionRecallHistogram:
+        """
+        Read a histogram written by :py:meth:`save_csv`.
+
+        Raises:
+            ValueError: when the file is missing, has other columns, or holds invalid counts (it is named).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"precision-recall histogram file not found: {path}")
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        header = ["bin_low", "bin_high", "lesion_voxels", "voxels"]
+        if not rows or rows[0] != header or len(rows) < 2:
+            raise ValueError(f"{path} is not a precision-recall histogram: expected the columns {header} and at "
+                             "least one bin.")
+        try:
+            positive = [int(row[2]) for row in rows[1:]]
+            total = [int(row[3]) for row in rows[1:]]
+        except (IndexError, ValueError) as e:
+            raise ValueError(f"{path}: malformed row ({e}).") from e
+        try:
+            return cls.from_counts(positive, total)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from e
 
     def reset(self) -> None:
         """Clear the accumulated counts."""

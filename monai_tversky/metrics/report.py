@@ -134,10 +134,13 @@ class LesionReport:
     - ``summary.csv``: mean ± sd per metric (:py:func:`summarize_lesion_metrics`), plus the row ``apr_pooled``: the
       APR of the precision-recall curve pooled over all cases given ``prob`` (its ``sd`` is NaN);
     - ``pr_curve.png``: that pooled curve (written when some case had ``prob``);
+    - ``pr_histogram.csv``: the counts behind it (:py:meth:`PrecisionRecallHistogram.save_csv`), so that runs
+      evaluated separately can be drawn on one plot later;
     - ``overlays/<case>_axis<a>_slice<k>.png``: chosen slices with TP green, FN blue, FP red.
 
     Cases are reduced to their metrics and a probability histogram as they are added, so a large test set does not
-    stay in memory. To compare runs on one plot, pass their :py:attr:`pr_histogram` to
+    stay in memory. To compare runs on one plot, pass their :py:attr:`pr_histogram` (or, for runs evaluated in
+    separate processes, ``PrecisionRecallHistogram.load_csv(".../pr_histogram.csv")``) to
     :py:func:`monai_tversky.metrics.save_precision_recall_plot` as ``{"run name": histogram, ...}``.
 
     Example::
@@ -270,13 +273,14 @@ class LesionReport:
 
     def write(self, keys: Sequence[str] | None = None) -> dict[str, Path]:
         """
-        Write ``metrics.csv``, ``summary.csv`` and, when some case had ``prob``, ``pr_curve.png`` to ``output_dir``.
+        Write ``metrics.csv``, ``summary.csv`` and, when some case had ``prob``, ``pr_histogram.csv`` and
+        ``pr_curve.png`` to ``output_dir``.
 
         Args:
             keys: metric columns of ``metrics.csv``. Defaults to ``None``: all of :data:`LESION_METRIC_KEYS`.
 
         Returns:
-            ``{"metrics_csv": path, "summary_csv": path[, "pr_curve_png": path]}``.
+            ``{"metrics_csv": path, "summary_csv": path[, "pr_histogram_csv": path, "pr_curve_png": path]}``.
 
         Raises:
             ValueError: when no case was added.
@@ -288,6 +292,8 @@ class LesionReport:
             "metrics_csv": save_lesion_metrics_csv(self.rows, self.output_dir / "metrics.csv", keys),
             "summary_csv": save_lesion_summary_csv(self.summary(), self.output_dir / "summary.csv"),
         }
+        if self._cases_with_prob:
+            paths["pr_histogram_csv"] = self.pr_histogram.save_csv(self.output_dir / "pr_histogram.csv")
         if self.pr_histogram.num_positive > 0:
             curves = {self.run_name: self.pr_histogram} if self.run_name else self.pr_histogram
             paths["pr_curve_png"] = save_precision_recall_plot(self.output_dir / "pr_curve.png", curves)
