@@ -78,3 +78,39 @@ def test_gradient_reaches_every_output():
     label = (torch.rand(2, 1, 32, 32) > 0.8).float()
     DeepSupervisionCombinedLoss(TverskyLoss(sigmoid=True), FocalTverskyLoss(sigmoid=True))(outs, label).backward()
     assert all(o.grad is not None and torch.isfinite(o.grad).all() and o.grad.abs().sum() > 0 for o in outs)
+
+
+def test_dict_output_is_read_at_pred():
+    outs = _outputs()
+    label = (torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(2)) > 0.8).float()
+    combined = DeepSupervisionCombinedLoss(TverskyLoss(sigmoid=True), FocalTverskyLoss(sigmoid=True))
+    expected = combined(outs, label)
+    torch.testing.assert_close(combined({"pred": outs, "features": torch.zeros(1)}, label), expected)
+    torch.testing.assert_close(combined({"pred": tuple(outs)}, label), expected)
+    # a dict holding one tensor is scored by the final loss alone
+    torch.testing.assert_close(combined({"pred": outs[0]}, label), TverskyLoss(sigmoid=True)(outs[0], label))
+
+
+def test_dict_output_without_pred_is_value_error():
+    combined = DeepSupervisionCombinedLoss(TverskyLoss(sigmoid=True))
+    with pytest.raises(ValueError, match=r"key 'pred', got keys \['logits', 'side'\]"):
+        combined({"logits": torch.zeros(2, 1, 8, 8), "side": []}, torch.zeros(2, 1, 8, 8))
+
+
+@pytest.mark.parametrize("target_shape", [(2, 32, 32), (2, 1, 1, 32, 32)])
+def test_target_with_wrong_number_of_dims_is_value_error_naming_both_shapes(target_shape):
+    combined = DeepSupervisionCombinedLoss(TverskyLoss(sigmoid=True), FocalTverskyLoss(sigmoid=True))
+    target = torch.zeros(target_shape)
+    shape = str(tuple(target_shape)).replace("(", r"\(").replace(")", r"\)")
+    with pytest.raises(ValueError, match=rf"target has shape {shape}.*output 0 has shape \(2, 1, 32, 32\)"):
+        combined(_outputs(), target)
+    with pytest.raises(ValueError, match=rf"target has shape {shape}.*\(2, 1, 32, 32\)"):
+        combined(_outputs()[0], target)  # a single tensor (eval mode) is checked too
+
+
+def test_non_tensor_outputs_are_value_errors():
+    combined = DeepSupervisionCombinedLoss(TverskyLoss(sigmoid=True))
+    with pytest.raises(ValueError, match="output 1 must be a torch tensor, got str"):
+        combined([torch.zeros(2, 1, 8, 8), "side"], torch.zeros(2, 1, 8, 8))
+    with pytest.raises(ValueError, match="a tensor, a list/tuple of tensors or a dict, got int"):
+        combined(3, torch.zeros(2, 1, 8, 8))

@@ -210,3 +210,103 @@ def test_generalized_dice_empty_class_gets_largest_present_weight():
     expected = 1 - 2 * (w * (g * p).sum(axis=axes)).sum(1) / (w * (g + p).sum(axis=axes)).sum(1)
     loss = GeneralizedDiceLoss(w_type="square", softmax=True, reduction="none", smooth_nr=0, smooth_dr=0)
     np.testing.assert_allclose(loss(_t(logits), _t(g)).reshape(-1).numpy(), expected, rtol=1e-7)  # w in float32
+
+
+def _wce_multiclass_sudre(p, g, weight_from="prediction", include_background=True):
+    """sudre2017 WCE for C >= 3 softmax classes, per item, written from the paper (NumPy, independent of the package):
+    -(1/N) sum_n sum_c w_c r_nc log p_nc, background weight 1, w_c = (N - V_c) / V_c for every other class."""
+    out = []
+    for pi, gi in zip(p, g):
+        n = pi[0].size
+        terms = 0.0
+        for c in range(pi.shape[0]):
+            if c == 0:
+                if not include_background:
+                    continue
+                w = 1.0
+            else:
+                v = pi[c].sum() if weight_from == "prediction" else gi[c].sum()
+                w = (n - v) / v
+            terms += (w * gi[c] * np.log(pi[c])).sum()
+        out.append(-terms / n)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("dims", ["2d", "3d"])
+@pytest.mark.parametrize("n_classes", [3, 4])
+@pytest.mark.parametrize("weight_from", ["prediction", "label"])
+@pytest.mark.parametrize("include_background", [True, False])
+def test_weighted_cross_entropy_automatic_weights_multiclass_match_sudre(
+    dims, n_classes, weight_from, include_background
+):
+    logits, labels = _multiclass_case(SPATIAL[dims], n_classes=n_classes)
+    p, g = ref.softmax(logits), ref.one_hot(labels, n_classes)
+    assert (g.sum(axis=tuple(range(2, g.ndim))) > 0).all()  # every class present: the label weight is finite
+    expected = _wce_multiclass_sudre(p, g, weight_from, include_background)
+    loss = WeightedCrossEntropyLoss(softmax=True, to_onehot_y=True, weight_from=weight_from, reduction="none",
+                                    include_background=include_background, smooth_nr=0, smooth_dr=0)
+    np.testing.assert_allclose(loss(_t(logits), torch.as_tensor(labels)).numpy(), expected, rtol=1e-10)
+    # reduction="mean" is the mean of the per-image values
+    loss_mean = WeightedCrossEntropyLoss(softmax=True, to_onehot_y=True, weight_from=weight_from,
+                                         include_background=include_background, smooth_nr=0, smooth_dr=0)
+    np.testing.assert_allclose(float(loss_mean(_t(logits), torch.as_tensor(labels))), expected.mean(), rtol=1e-10)
+
+
+def _bce_with_pos_weight(logits, label, pos_weight, include_background=True):
+    """Per item: torch's binary_cross_entropy_with_logits with one positive weight per (item, channel)."""
+    x, y = _t(logits), _t(label)
+    pw = torch.as_tensor(pos_weight, dtype=torch.float64).reshape(x.shape[0], x.shape[1], *([1] * (x.ndim - 2)))
+    per_voxel = torch.nn.functional.binary_cross_entropy_with_logits(x, y, pos_weight=pw, reduction="none")
+    if not include_background:
+        per_voxel = per_voxel[:, 1:]
+    return per_voxel.flatten(1).mean(1)
+
+
+def _multilabel_case(spatial, n_channels=3, batch=2, seed=4):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(batch, n_channels, *spatial)) * 2.0
+    rates = np.array([0.5, 0.2, 0.05])[:n_channels].reshape(1, n_channels, *([1] * len(spatial)))
+    label = (rng.random((batch, n_channels, *spatial)) < rates).astype(np.float64)
+    label[:, :, 0] = 1.0  # never an empty channel
+    return logits, label
+
+
+@pytest.mark.parametrize("dims", ["2d", "3d"])
+@pytest.mark.parametrize("include_background", [True, False])
+def test_weighted_cross_entropy_multichannel_sigmoid_is_per_channel_bce_with_pos_weight(dims, include_background):
+    """Several sigmoid channels: per-channel binary cross-entropy, sudre2017's foreground weight per channel."""
+    logits, label = _multilabel_case(SPATIAL[dims])
+    b, c = label.shape[:2]
+    kw = dict(sigmoid=True, reduction="none", include_background=include_background)
+    x, y = _t(logits), _t(label)
+    # a weight per channel
+    w = np.array([2.0, 5.0, 0.5])
+    got = WeightedCrossEntropyLoss(weight=w.tolist(), **kw)(x, y)
+    torch.testing.assert_close(got, _bce_with_pos_weight(logits, label, np.tile(w, (b, 1)), include_background),
+                               rtol=1e-10, atol=0)
+    # one number: the foreground weight of every channel (no background channel forced to 1)
+    got = WeightedCrossEntropyLoss(weight=3.0, **kw)(x, y)
+    torch.testing.assert_close(got, _bce_with_pos_weight(logits, label, np.full((b, c), 3.0), include_background),
+                               rtol=1e-10, atol=0)
+    # automatic weights (N - V_c) / V_c of every channel, channel 0 included, from the prediction or the label
+    axes = tuple(range(2, label.ndim))
+    n = np.prod(label.shape[2:])
+    for weight_from, volume in (("prediction", ref.sigmoid(logits).sum(axis=axes)), ("label", label.sum(axis=axes))):
+        got = WeightedCrossEntropyLoss(weight_from=weight_from, smooth_nr=0, smooth_dr=0, **kw)(x, y)
+        expected = _bce_with_pos_weight(logits, label, (n - volume) / volume, include_background)
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=0)
+
+
+def test_weighted_cross_entropy_multichannel_sigmoid_weight_one_is_torch_bce():
+    logits, label = _multilabel_case(SPATIAL["3d"])
+    x, y = _t(logits), _t(label)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(x, y)
+    ones = WeightedCrossEntropyLoss(sigmoid=True, weight=[1.0, 1.0, 1.0])(x, y)
+    torch.testing.assert_close(ones, bce, rtol=1e-12, atol=0)
+    torch.testing.assert_close(WeightedCrossEntropyLoss(sigmoid=True, weight=1.0)(x, y), bce, rtol=1e-12, atol=0)
+    # confident logits on negative voxels are penalised (the (1 - r) log(1 - p) term is there)
+    confident = torch.full_like(x, 30.0)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(confident, y)
+    got = WeightedCrossEntropyLoss(sigmoid=True, weight=1.0)(confident, y)
+    assert float(got) > 1.0
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=0)

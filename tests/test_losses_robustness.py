@@ -1,5 +1,6 @@
 """Bad input gives a ValueError that names the problem; hard but valid input gives finite losses and gradients."""
 
+import numpy as np
 import pytest
 import torch
 from monai.losses import TverskyLoss
@@ -73,6 +74,44 @@ def test_bad_hyperparameters_raise_value_error(make, match):
         make()
 
 
+@pytest.mark.parametrize(
+    "value", [np.float32(1.5), np.float64(1.5), np.array(1.5), torch.tensor(1.5), torch.tensor(1.5, dtype=torch.float64),
+              np.int64(2), torch.tensor(2), 2, 1.5]
+)
+def test_beta_and_gamma_accept_any_real_scalar(value):
+    fbeta = FBetaLoss(beta=value)
+    assert isinstance(fbeta.f_beta, float) and fbeta.f_beta == pytest.approx(float(value))
+    b2 = float(value) ** 2
+    assert fbeta.alpha == pytest.approx(1 / (1 + b2)) and fbeta.beta == pytest.approx(b2 / (1 + b2))
+    focal = FocalTverskyLoss(gamma=value)
+    assert isinstance(focal.gamma, float) and focal.gamma == pytest.approx(float(value))
+    x, y = torch.randn(2, 1, 8, 8), (torch.rand(2, 1, 8, 8) > 0.5).float()
+    assert torch.isfinite(FBetaLoss(beta=value, sigmoid=True)(x, y))
+    torch.testing.assert_close(FocalTverskyLoss(gamma=value, sigmoid=True)(x, y),
+                               FocalTverskyLoss(gamma=float(value), sigmoid=True)(x, y))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [True, False, np.bool_(True), torch.tensor(True), "1.5", None, float("inf"), float("nan"), np.float32("nan"),
+     torch.tensor(float("inf")), 0, 0.0, -1.5, np.float32(-1.5), torch.tensor(0.0), torch.tensor([1.5]),
+     np.array([1.5]), 1.5 + 0j, torch.tensor(1.5 + 0j), [1.5]],
+    ids=repr,
+)
+def test_beta_and_gamma_reject_non_real_non_finite_and_non_positive(value):
+    with pytest.raises(ValueError, match="beta must be a finite number > 0"):
+        FBetaLoss(beta=value)
+    with pytest.raises(ValueError, match=r"gamma must be a finite number > 0 \(abraham2018 use \[1, 3\]\)"):
+        FocalTverskyLoss(gamma=value)
+
+
+def test_fbeta_beta_attribute_is_the_fn_weight_and_f_beta_holds_beta():
+    loss = FBetaLoss(beta=1.5)
+    assert loss.f_beta == 1.5
+    assert loss.beta == pytest.approx(2.25 / 3.25) and round(loss.beta, 3) == 0.692  # Tversky FN weight
+    assert loss.alpha == pytest.approx(1 / 3.25)  # Tversky FP weight
+
+
 def test_other_act_must_be_callable():
     with pytest.raises(TypeError, match="other_act must be None or callable"):
         FocalTverskyLoss(other_act="relu")
@@ -118,6 +157,49 @@ def test_finite_loss_and_gradient_on_hard_inputs(cls, dtype):
             value.backward()
             assert torch.isfinite(value), (cls.__name__, t_name, i_name, dtype)
             assert torch.isfinite(x.grad.float()).all(), (cls.__name__, t_name, i_name, dtype)
+
+
+def _two_class(fg_logits):
+    """Two softmax channels (background, foreground) whose foreground probability is sigmoid(2 * fg_logits)."""
+    return torch.cat([-fg_logits, fg_logits], 1)
+
+
+@pytest.mark.parametrize("cls", OURS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_finite_loss_and_gradient_on_hard_inputs_softmax_two_classes(cls, dtype):
+    """The same hard cases through softmax=True, to_onehot_y=True with 2 channels and a label map."""
+    shape = (2, 1, 16, 16, 16)
+    loss = cls(softmax=True, to_onehot_y=True)
+    for t_name, target in _targets(shape).items():
+        for i_name, logits in _inputs(shape).items():
+            x = _two_class(logits).to(dtype).requires_grad_(True)
+            for label in (target.long(), target.to(dtype)):  # integer and floating label maps
+                x.grad = None
+                value = loss(x, label)
+                value.backward()
+                assert torch.isfinite(value), (cls.__name__, t_name, i_name, dtype, label.dtype)
+                assert torch.isfinite(x.grad.float()).all(), (cls.__name__, t_name, i_name, dtype, label.dtype)
+
+
+@pytest.mark.parametrize("softmax", [False, True], ids=["sigmoid", "softmax_2_classes"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_deep_supervision_finite_loss_and_gradient_on_hard_inputs(softmax, dtype):
+    """abraham2018's combiner (Tversky on the final output, focal Tversky on the side outputs) on the hard cases."""
+    shape = (2, 1, 16, 16, 16)
+    act = dict(softmax=True, to_onehot_y=True) if softmax else dict(sigmoid=True)
+    combined = DeepSupervisionCombinedLoss(TverskyLoss(alpha=0.3, beta=0.7, **act),
+                                           FocalTverskyLoss(alpha=0.3, beta=0.7, gamma=4 / 3, **act))
+    for t_name, target in _targets(shape).items():
+        label = target.long() if softmax else target.to(dtype)
+        for i_name, logits in _inputs(shape).items():
+            final = _two_class(logits) if softmax else logits
+            outs = [final, final[..., ::2, ::2, ::2], final[..., ::4, ::4, ::4]]
+            outs = [o.to(dtype).requires_grad_(True) for o in outs]
+            value = combined(outs, label)
+            value.backward()
+            assert torch.isfinite(value), (t_name, i_name, dtype)
+            for level, o in enumerate(outs):
+                assert o.grad is not None and torch.isfinite(o.grad.float()).all(), (t_name, i_name, dtype, level)
 
 
 def test_float16_large_patch_does_not_overflow():

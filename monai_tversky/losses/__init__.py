@@ -3,7 +3,10 @@
 Every class takes MONAI's arguments (``include_background, to_onehot_y, sigmoid, softmax, other_act, reduction,
 smooth_nr, smooth_dr, batch``) with MONAI's meaning. The Tversky loss itself (salehi2017) and the generalised Dice
 loss (sudre2017's GDL_v) are MONAI's ``TverskyLoss`` and ``GeneralizedDiceLoss(w_type="square")``; :func:`get_loss`
-returns them by name.
+returns them by name (``"GDSC"`` / ``"GDL"`` for the generalised Dice loss).
+
+Erratum (sudre2017): the printed two-class gradient of the generalised Dice loss has the opposite sign; it is the
+gradient of the score GDS = 1 - GDL, not of the loss GDL. Autograd differentiates the loss exactly.
 """
 
 from .deep_supervision import DeepSupervisionCombinedLoss

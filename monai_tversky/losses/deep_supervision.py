@@ -25,7 +25,9 @@ class DeepSupervisionCombinedLoss(DeepSupervisionLoss):
     with a second loss: ``final_loss`` scores ``outputs[0]`` (the full-resolution output, level 0 in MONAI's
     convention) and ``side_loss`` scores ``outputs[1:]``. Each label is resized to its output's spatial size by
     nearest-neighbour interpolation (``"nearest-exact"``), label maps keeping their integer dtype.
-    A network in eval mode that returns one tensor is scored by ``final_loss`` alone.
+    A network in eval mode that returns one tensor is scored by ``final_loss`` alone. A dict (any ``Mapping``)
+    output is read at its ``"pred"`` key, which holds one tensor or the list ``[final, side_1, ...]``; its other
+    keys are ignored.
 
     Example (the focal_tversky bundle)::
 
@@ -44,7 +46,8 @@ class DeepSupervisionCombinedLoss(DeepSupervisionLoss):
 
     Raises:
         TypeError: When a loss is not a ``torch.nn.Module``/callable.
-        ValueError: On an empty output list, a weights list of the wrong length, or a dict output without ``"pred"``.
+        ValueError: On an empty output list, a weights list of the wrong length, a dict output without ``"pred"``,
+            or a target whose number of dimensions differs from an output's.
     """
 
     def __init__(
@@ -69,23 +72,47 @@ class DeepSupervisionCombinedLoss(DeepSupervisionLoss):
         resized = F.interpolate(target.float(), size=tuple(spatial_size), mode=self.interp_mode)
         return resized.to(target.dtype)
 
+    @staticmethod
+    def _check_dims(output: torch.Tensor, target: torch.Tensor, level: int) -> None:
+        """Raise ``ValueError`` naming both shapes when ``target`` cannot be resized to ``output`` (wrong ndim)."""
+        if target.ndim != output.ndim:
+            raise ValueError(
+                f"target has shape {tuple(target.shape)} ({target.ndim} dims) but output {level} has shape "
+                f"{tuple(output.shape)} ({output.ndim} dims): expected a (B, C or 1, spatial...) target with as many "
+                "dimensions as the outputs."
+            )
+
     def forward(self, input: torch.Tensor | Sequence[torch.Tensor] | Mapping, target: torch.Tensor) -> torch.Tensor:
         """
         Args:
             input: one tensor (B, C, spatial...), or a list/tuple ``[final, side_1, ...]`` of such tensors at any
-                spatial sizes.
-            target: (B, C or 1, spatial...) label at the final output's resolution.
+                spatial sizes, or a ``Mapping`` holding either at key ``"pred"``.
+            target: (B, C or 1, spatial...) label at the final output's resolution (as many dimensions as each
+                output).
 
         Returns:
             ``sum_l weight_l * loss_l(output_l, resize(target))``.
         """
-        if isinstance(input, torch.Tensor):
-            return self.loss(input.float(), target)
+        if isinstance(input, Mapping):
+            if "pred" not in input:
+                raise ValueError(f"a dict output must hold the prediction at key 'pred', got keys {list(input)}.")
+            input = input["pred"]
         if input is None:
             raise ValueError("input shouldn't be None.")
+        if not isinstance(target, torch.Tensor):
+            raise ValueError(f"target must be a torch tensor, got {type(target).__name__}.")
+        if isinstance(input, torch.Tensor):
+            self._check_dims(input, target, 0)
+            return self.loss(input.float(), target)
+        if not isinstance(input, Sequence) or isinstance(input, str):
+            raise ValueError(f"input must be a tensor, a list/tuple of tensors or a dict, got {type(input).__name__}.")
         outputs = list(input)
         if not outputs:
             raise ValueError("input is an empty sequence: expected the final output followed by side outputs.")
+        for level, out in enumerate(outputs):
+            if not isinstance(out, torch.Tensor):
+                raise ValueError(f"output {level} must be a torch tensor, got {type(out).__name__}.")
+            self._check_dims(out, target, level)
         if self.weights is not None and len(self.weights) != len(outputs):
             raise ValueError(f"weights has {len(self.weights)} values but the network returned {len(outputs)} outputs.")
         weights = self.get_weights(levels=len(outputs))

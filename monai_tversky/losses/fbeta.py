@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from monai.losses import TverskyLoss
 from monai.utils import LossReduction
@@ -15,6 +17,26 @@ from .tversky_family import prepare_for_tversky
 __all__ = ["FBetaLoss"]
 
 
+def _positive_real(name: str, value, hint: str = "") -> float:
+    """Return ``float(value)`` for a finite real scalar > 0: a Python/NumPy number or a 0-d tensor/array.
+
+    Booleans, strings, complex numbers, tensors/arrays that are not 0-d, non-finite and non-positive values
+    raise ``ValueError(f"{name} must be a finite number > 0...")``.
+    """
+    scalar = None
+    if isinstance(value, torch.Tensor):
+        if value.ndim == 0 and value.dtype != torch.bool and not value.is_complex():
+            scalar = float(value.detach())
+    elif isinstance(value, np.ndarray):
+        if value.ndim == 0 and value.dtype.kind in "iuf":
+            scalar = float(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        scalar = float(value)
+    if scalar is None or not math.isfinite(scalar) or scalar <= 0:
+        raise ValueError(f"{name} must be a finite number > 0{hint}, got {value!r}.")
+    return scalar
+
+
 class FBetaLoss(TverskyLoss):
     """
     Asymmetric similarity loss ``1 - F_beta`` of hashemi2018:
@@ -22,6 +44,11 @@ class FBetaLoss(TverskyLoss):
         Hashemi, Salehi, Erdogmus, Prabhu, Warfield, Gholipour (2018). *Asymmetric similarity loss function to
         balance precision and recall in highly unbalanced deep medical image segmentation.* IEEE Access.
         https://arxiv.org/abs/1803.11078
+
+    Attributes, beware: the F-beta value you pass as ``beta`` is stored in ``self.f_beta``. ``self.alpha`` and
+    ``self.beta`` are the Tversky weights (MONAI's names, used by ``TverskyLoss.forward``): false-positive weight
+    ``1 / (1 + beta^2)`` and false-negative weight ``beta^2 / (1 + beta^2)``. So ``FBetaLoss(beta=1.5).beta`` is
+    0.692, not 1.5; ``FBetaLoss(beta=1.5).f_beta`` is 1.5.
 
     Eq. 4 of the paper, per class (sums over voxels; p = probability, g = label)::
 
@@ -49,7 +76,9 @@ class FBetaLoss(TverskyLoss):
         sigmoid: if True, apply a sigmoid to the prediction (single-channel lesion logits: the paper's setting).
         softmax: if True, apply a softmax over channels to the prediction.
         other_act: callable activation used instead of ``sigmoid``/``softmax``, e.g. ``torch.tanh``.
-        beta: the F-beta ``beta`` > 0; recall is weighted ``beta^2`` times as much as precision. Defaults to 1.5.
+        beta: the F-beta ``beta``, a real number > 0 (a Python or NumPy number, or a 0-d tensor/array); recall is
+            weighted ``beta^2`` times as much as precision. Stored as ``self.f_beta`` (``self.beta`` is the FN
+            weight). Defaults to 1.5.
         reduction: {``"none"``, ``"mean"``, ``"sum"``} over the (B, C) losses. ``"none"`` returns shape (B, C),
             or (C,) with ``batch=True``. Defaults to ``"mean"``.
         smooth_nr: a small constant added to the numerator to avoid zero.
@@ -86,9 +115,8 @@ class FBetaLoss(TverskyLoss):
         batch: bool = False,
         soft_label: bool = False,
     ) -> None:
-        if not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta <= 0:
-            raise ValueError(f"beta must be a finite number > 0, got {beta!r}.")
-        b2 = float(beta) ** 2
+        beta = _positive_real("beta", beta)
+        b2 = beta**2
         super().__init__(
             include_background=include_background,
             to_onehot_y=to_onehot_y,
@@ -103,7 +131,7 @@ class FBetaLoss(TverskyLoss):
             batch=batch,
             soft_label=soft_label,
         )
-        self.f_beta = float(beta)
+        self.f_beta = beta
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """

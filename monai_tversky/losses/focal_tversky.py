@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -11,6 +10,7 @@ from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
 from .base import reduce_score, validate_reduction
+from .fbeta import _positive_real
 from .tversky_family import prepare_for_tversky, validate_tversky_weights
 
 __all__ = ["FocalTverskyLoss", "focal_power"]
@@ -65,7 +65,8 @@ class FocalTverskyLoss(_Loss):
         other_act: callable activation used instead of ``sigmoid``/``softmax``.
         alpha: weight of false positives, >= 0. Defaults to 0.3.
         beta: weight of false negatives, >= 0 (``alpha + beta > 0``). Defaults to 0.7.
-        gamma: focal parameter > 0; the exponent is ``1 / gamma``. Defaults to 4/3.
+        gamma: focal parameter, a real number > 0 (a Python or NumPy number, or a 0-d tensor/array); the exponent
+            is ``1 / gamma``. Defaults to 4/3.
         reduction: {``"none"``, ``"mean"``, ``"sum"``}. ``"none"`` returns shape (B, C), or (C,) with ``batch``.
         smooth_nr: a small constant added to the numerator to avoid zero.
         smooth_dr: a small constant added to the denominator to avoid nan.
@@ -99,9 +100,7 @@ class FocalTverskyLoss(_Loss):
     ) -> None:
         super().__init__(reduction=validate_reduction(reduction))
         validate_tversky_weights(alpha, beta)
-        if not isinstance(gamma, (int, float)) or not math.isfinite(gamma) or gamma <= 0:
-            raise ValueError(f"gamma must be a finite number > 0 (abraham2018 use [1, 3]), got {gamma!r}.")
-        self.gamma = float(gamma)
+        self.gamma = _positive_real("gamma", gamma, hint=" (abraham2018 use [1, 3])")
         # The per-class Tversky loss 1 - TI_c, unreduced: MONAI's arithmetic, reused.
         self.tversky = TverskyLoss(
             include_background=include_background,

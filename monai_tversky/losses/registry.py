@@ -50,6 +50,11 @@ def get_loss(name: str, **kwargs) -> _Loss:
     absent from an item's label (V_l = 0, infinite weight) is given the largest weight of the item's present
     classes, MONAI's rule (with ``batch=True``, of the batch).
 
+    Erratum (sudre2017, checked numerically): the paper's printed two-class gradient
+    ``dGDL/dp_i = -2 [(w_1^2 - w_2^2)(...) + ...] / [...]^2`` is the gradient of the score GDS = 1 - GDL, i.e. it has
+    the opposite sign of ``dGDL/dp_i``. The loss here is GDL itself and autograd gives its exact gradient, which
+    ``tests/test_losses_gradients.py`` checks against the printed formula with its sign flipped.
+
     Args:
         name: a registry name, e.g. ``"Tversky"``, ``"FocalTversky"``, ``"GDSC"``.
         kwargs: constructor arguments of the loss class, overriding the registry's defaults,

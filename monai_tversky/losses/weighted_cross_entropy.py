@@ -26,13 +26,24 @@ class WeightedCrossEntropyLoss(_ActivatedRegionLoss):
 
         WCE = -(1/N) sum_n [ w r_n log(p_n) + (1 - r_n) log(1 - p_n) ],   w = (N - sum_n p_n) / sum_n p_n
 
-    Extended to C classes as sudre2017 suggest: ``-(1/N) sum_n sum_c w_c r_nc log(p_nc)`` with background weight 1
-    and ``w_c = (N - V_c) / V_c`` for every other class. sudre2017 print the weight from the *prediction*
+    Extended to C mutually exclusive classes (``softmax``) as sudre2017 suggest:
+    ``-(1/N) sum_n sum_c w_c r_nc log(p_nc)`` with background weight 1 and ``w_c = (N - V_c) / V_c`` for every
+    other class. sudre2017 print the weight from the *prediction*
     (``V_c = sum_n p_nc``, the default, ``weight_from="prediction"``); NiftyNet and most re-implementations take the
     label volume (``weight_from="label"``). Either way the weight is a constant for back-propagation (detached),
     and an empty class gets ``w = (N + s_nr) / s_dr`` only where it cannot matter (its label term is zero).
     A fixed ``weight`` (a number for the foreground, or one per channel) replaces the automatic one;
     ``weight=1.0`` is the plain cross-entropy (the registry's ``"CrossEntropy"``).
+
+    Several channels with ``sigmoid=True`` are independent binary problems (multi-label), so each channel c gets
+    sudre2017's two-class form, with its own foreground weight and no background channel::
+
+        WCE = -(1/(C N)) sum_c sum_n [ w_c r_nc log(p_nc) + (1 - r_nc) log(1 - p_nc) ],   w_c = (N - V_c) / V_c
+
+    i.e. ``binary_cross_entropy_with_logits(input, target, pos_weight=w)``, averaged over channels and voxels
+    (``weight=1.0`` is torch's binary cross-entropy). Here a number ``weight`` is the foreground weight of every
+    channel, a sequence gives one per channel, and the automatic weight is computed for every channel, channel 0
+    included. ``include_background=False`` drops channel 0's term, as for the softmax.
 
     Log-probabilities are computed from logits with ``logsigmoid`` / ``log_softmax`` when ``sigmoid`` /
     ``softmax`` is set, so logits of +-1e4 give finite losses; probabilities given directly are clipped to
@@ -46,7 +57,8 @@ class WeightedCrossEntropyLoss(_ActivatedRegionLoss):
         softmax: if True, the input holds logits for a softmax over channels.
         other_act: callable activation used instead of ``sigmoid``/``softmax``.
         weight: None for sudre2017's automatic weight, a number (the foreground weight; background weight 1), or a
-            sequence with one weight per channel.
+            sequence with one weight per channel. With several sigmoid channels: the foreground (positive) weight
+            of every channel, or one per channel.
         weight_from: ``"prediction"`` (as printed in sudre2017) or ``"label"``: the volume V_c of the automatic weight.
         reduction: {``"none"``, ``"mean"``, ``"sum"``} over images; ``"none"`` returns shape (B,), or a 0-dim
             tensor with ``batch``.
@@ -84,7 +96,10 @@ class WeightedCrossEntropyLoss(_ActivatedRegionLoss):
         self.register_buffer("weight", weight, persistent=False)
 
     def _log_probs(self, input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(p, log p)`` for each channel, and for one channel ``(p, log p)`` stacked with its complement."""
+        """Return ``(p, log p)`` for each class, and for one channel ``(p, log p)`` stacked with its complement.
+
+        Not used for several sigmoid channels (see :meth:`_multi_label`).
+        """
         if input.shape[1] == 1:
             if self.sigmoid:
                 log_fg, log_bg = F.logsigmoid(input), F.logsigmoid(-input)
@@ -97,18 +112,20 @@ class WeightedCrossEntropyLoss(_ActivatedRegionLoss):
         if self.softmax:
             log_p = F.log_softmax(input, 1)
             return log_p.exp(), log_p
-        if self.sigmoid:
-            return torch.sigmoid(input), F.logsigmoid(input)
         p = self.activate(input)
         return p, torch.log(p.clamp(1e-7, 1.0))
 
-    def _class_weights(self, p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Per-(item, class) weights broadcastable to ``p``: background 1, foreground classes (N - V) / V."""
+    def _class_weights(self, p: torch.Tensor, target: torch.Tensor, background: bool = True) -> torch.Tensor:
+        """Per-(item, class) weights broadcastable to ``p``: foreground classes (N - V) / V.
+
+        With ``background`` channel 0 is the background class, weighted 1 (softmax, and the two-class form);
+        without it (independent sigmoid channels) every channel is a foreground and gets its own weight.
+        """
         n_ch = p.shape[1]
         if self.weight is not None:
             w = self.weight.to(p.device)
             if w.numel() == 1:
-                w = torch.cat([torch.ones(1, device=p.device), w.expand(n_ch - 1)])
+                w = torch.cat([torch.ones(1, device=p.device), w.expand(n_ch - 1)]) if background else w.expand(n_ch)
             elif w.numel() != n_ch:
                 raise ValueError(f"weight has {w.numel()} values but the prediction has {n_ch} classes "
                                  f"({'background + foreground' if n_ch == 2 else 'channels'}).")
@@ -118,8 +135,17 @@ class WeightedCrossEntropyLoss(_ActivatedRegionLoss):
         volume = source.sum(dim=axes, keepdim=True)
         n = float(torch.Size([p.shape[a] for a in axes]).numel())
         w = (n - volume + self.smooth_nr) / (volume + self.smooth_dr)
-        w[:, :1] = 1.0  # background (the complement of the foreground in the two-class form)
+        if background:
+            w[:, :1] = 1.0  # background (the complement of the foreground in the two-class form)
         return w
+
+    def _multi_label(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-item loss of C >= 2 independent sigmoid channels: sudre2017's two-class form for each channel."""
+        w = self._class_weights(torch.sigmoid(input), target, background=False)
+        terms = w * target * F.logsigmoid(input) + (1.0 - target) * F.logsigmoid(-input)
+        if not self.include_background:
+            terms = terms[:, 1:]
+        return -terms.flatten(2).mean(2).mean(1)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """
@@ -132,6 +158,9 @@ class WeightedCrossEntropyLoss(_ActivatedRegionLoss):
         """
         check_input_target(input, target, self.to_onehot_y)
         input = promote_half(input)
+        if self.sigmoid and input.shape[1] > 1:
+            per_item = self._multi_label(input, self.encode_target(target, input.shape[1], input.dtype))
+            return reduce_score(per_item.mean() if self.batch else per_item, self.reduction)
         p, log_p = self._log_probs(input)
         target = self.encode_target(target, input.shape[1], input.dtype)
         if input.shape[1] == 1:
