@@ -238,6 +238,27 @@ def test_bad_input_raises_a_clear_value_error(spatial_dims, shape, message):
         net(torch.randn(*shape))
 
 
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_training_with_one_value_per_channel_at_the_bottleneck_is_a_clear_value_error(spatial_dims):
+    """Batch norm in training needs > 1 value per channel; batch 1 at the smallest size leaves 1 at the bottleneck."""
+    torch.manual_seed(0)
+    net = AttentionPyramidUNet(spatial_dims, 1, 1, channels=SMALL).train()  # smallest size: 8
+    smallest = (8,) * spatial_dims
+    with pytest.raises(ValueError, match=r"training mode needs more than one value per channel at its coarsest level "
+                                         r"for batch norm.*batch size 1.*batch size > 1 or a larger input"):
+        net(torch.randn(1, 1, *smallest))
+    with pytest.raises(Exception, match="more than one value per channel"):
+        torch.jit.script(net)(torch.randn(1, 1, *smallest))
+    assert net(torch.randn(2, 1, *smallest))[0].shape == (2, 1, *smallest)
+    larger = (16,) + smallest[1:]
+    assert net(torch.randn(1, 1, *larger))[0].shape == (1, 1, *larger)
+    with torch.no_grad():
+        assert net.eval()(torch.randn(1, 1, *smallest)).shape == (1, 1, *smallest)
+    no_norm = AttentionPyramidUNet(spatial_dims, 1, 1, channels=SMALL, norm=None).train()
+    assert not no_norm.coarsest_batch_norm and net.coarsest_batch_norm
+    assert no_norm(torch.randn(1, 1, *smallest))[0].shape == (1, 1, *smallest)
+
+
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [

@@ -96,6 +96,18 @@ def test_input_stride_2_takes_128_cubed_patches_and_restores_the_resolution():
     assert out.shape == (1, 1, 128, 128, 128)
 
 
+@pytest.mark.slow
+def test_paper_configuration_with_input_stride_2_maps_128_cubed_patches_to_logits_of_the_same_size():
+    """hashemi2018's ISBI setting at full size: the paper's network with the extra stride-2 convolution, 128^3."""
+    torch.manual_seed(0)
+    net = PatchDenseNet3D(in_channels=5, input_stride=2).eval()
+    with torch.no_grad():
+        out = net(torch.randn(1, 5, 128, 128, 128))
+    assert out.shape == (1, 1, 128, 128, 128)
+    assert torch.isfinite(out).all()
+    assert _n_params(net) == expected_parameter_count(in_channels=5, input_stride=2)
+
+
 def test_structure_follows_the_paper():
     net = PatchDenseNet3D()  # hashemi2018 III.A.2 with its sizes
     convs = [m for m in net.modules() if isinstance(m, (nn.Conv3d, nn.ConvTranspose3d))]
@@ -255,6 +267,28 @@ def test_bad_input_raises_a_clear_value_error(kwargs, shape, message):
     net = PatchDenseNet3D(**dict(TINY, **kwargs))
     with pytest.raises(ValueError, match=message):
         net(torch.randn(*shape))
+
+
+def test_training_with_one_value_per_channel_at_the_coarsest_level_is_a_clear_value_error():
+    """Batch norm in training needs > 1 value per channel; batch 1 at the smallest size leaves 1 at the coarsest
+    level."""
+    torch.manual_seed(0)
+    net = PatchDenseNet3D(in_channels=2, input_stride=2, **dict(TINY, num_blocks=3)).train()  # smallest size: 8
+    with pytest.raises(ValueError, match=r"training mode needs more than one value per channel at its coarsest level "
+                                         r"for batch norm.*batch size 1.*batch size > 1 or a larger input"):
+        net(torch.randn(1, 2, 8, 8, 8))
+    scripted = torch.jit.script(net)
+    with pytest.raises(Exception, match="more than one value per channel"):
+        scripted(torch.randn(1, 2, 8, 8, 8))
+    # what is accepted: a batch of 2, a larger input, evaluation mode, a network without batch norm
+    assert net(torch.randn(2, 2, 8, 8, 8)).shape == (2, 1, 8, 8, 8)
+    assert net(torch.randn(1, 2, 8, 16, 8)).shape == (1, 1, 8, 16, 8)
+    with torch.no_grad():
+        assert net.eval()(torch.randn(1, 2, 8, 8, 8)).shape == (1, 1, 8, 8, 8)
+    no_bn = PatchDenseNet3D(in_channels=2, input_stride=2, norm=("group", {"num_groups": 1}),
+                            **dict(TINY, num_blocks=3)).train()
+    assert not no_bn.coarsest_batch_norm and net.coarsest_batch_norm
+    assert no_bn(torch.randn(1, 2, 8, 8, 8)).shape == (1, 1, 8, 8, 8)
 
 
 @pytest.mark.parametrize(

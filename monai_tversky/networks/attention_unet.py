@@ -259,6 +259,11 @@ class AttentionPyramidUNet(nn.Module):
             for level in range(1, num_levels - 1)
             if deep_supervision
         )
+        # batch norm at the bottleneck is what needs B * prod(S / size_divisor) > 1 in training (MONAI's attention
+        # gates always use batch norm, but one level finer, where every spatial size is at least 2)
+        self.coarsest_batch_norm = any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.encoders[-1].modules()
+        )
 
     def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
         """
@@ -272,9 +277,13 @@ class AttentionPyramidUNet(nn.Module):
 
         Raises:
             ValueError: when ``x`` has the wrong number of dimensions or channels, or a spatial size that is not a
-                multiple of ``2 ** (L - 1)``.
+                multiple of ``2 ** (L - 1)``; in training mode with batch norm, when batch size 1 at that smallest
+                size would leave batch norm one value per channel at the bottleneck.
         """
-        validate_network_input(x, self.spatial_dims, self.in_channels, self.size_divisor, "AttentionPyramidUNet")
+        validate_network_input(
+            x, self.spatial_dims, self.in_channels, self.size_divisor, "AttentionPyramidUNet",
+            self.training and self.coarsest_batch_norm,
+        )
         features = self.encoder0(x)
         skips: List[torch.Tensor] = [features]
         image = x

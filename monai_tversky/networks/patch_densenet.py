@@ -282,6 +282,10 @@ class PatchDenseNet3D(nn.Module):
             "classifier",
             Convolution(spatial_dims, head_channels, out_channels, kernel_size=1, conv_only=True, bias=True),
         )
+        # batch norm at the coarsest level (its dense block) is what needs B * prod(S / size_divisor) > 1 in training
+        self.coarsest_batch_norm = any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.levels[-1].block.modules()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """
@@ -294,9 +298,12 @@ class PatchDenseNet3D(nn.Module):
 
         Raises:
             ValueError: when ``x`` is not 5D, has the wrong channel count, or a spatial size that is not a multiple
-                of ``input_stride * 2 ** (num_blocks - 1)``.
+                of ``input_stride * 2 ** (num_blocks - 1)``; in training mode with batch norm, when batch size 1 at
+                that smallest size would leave batch norm one value per channel at the coarsest level.
         """
-        validate_network_input(x, 3, self.in_channels, self.size_divisor, "PatchDenseNet3D")
+        validate_network_input(
+            x, 3, self.in_channels, self.size_divisor, "PatchDenseNet3D", self.training and self.coarsest_batch_norm
+        )
         x = self.stem(x)
         fused: list[torch.Tensor] = []
         for level in self.levels:
