@@ -8,7 +8,8 @@ once per checkpoint and fusion mode on the phantom's validation cases. Each step
 already there, so an interrupted run continues where it stopped.
 
     python benchmarks/msseg_paper_table.py --work /tmp/msseg_table              # the model card's table
-    python benchmarks/msseg_paper_table.py --work /tmp/t --epochs 1 --val-interval 1 --quick    # a few minutes: checks that it runs
+    # a few minutes, checks that it runs:
+    python benchmarks/msseg_paper_table.py --work /tmp/t --epochs 1 --val-interval 1 --quick
 
 The figures go to ``<work>/table.md`` (and stdout) and ``<work>/pr_curves.png``.
 """
@@ -117,7 +118,8 @@ def main() -> None:
             cells.append(f"{100 * mean:.2f}")
         lines.append(f"| {beta:g} | {FUSION_NAMES[fusion]} | " + " | ".join(cells) + " |")
     if timings:
-        lines += ["", "wall time of the steps run now: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items())]
+        steps = ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items())
+        lines += ["", f"wall time of the steps run now: {steps}"]
     text = "\n".join(lines)
     (work / "table.md").write_text(text + "\n")
     print(text)

@@ -10,9 +10,11 @@ that names the shapes, half-precision inputs promoted to float32 before any sum 
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch.nn.modules.loss import _Loss
 
@@ -47,6 +49,26 @@ def validate_reduction(reduction: LossReduction | str) -> str:
     if value not in _REDUCTIONS:
         raise ValueError(f"Unsupported reduction: {reduction!r}, available options are {list(_REDUCTIONS)}.")
     return str(value)
+
+
+def validate_positive_real(name: str, value, hint: str = "") -> float:
+    """Return ``float(value)`` for a finite real scalar > 0: a Python/NumPy number or a 0-d tensor/array.
+
+    Booleans, strings, complex numbers, tensors/arrays that are not 0-d, non-finite and non-positive values
+    raise ``ValueError(f"{name} must be a finite number > 0...")``.
+    """
+    scalar = None
+    if isinstance(value, torch.Tensor):
+        if value.ndim == 0 and value.dtype != torch.bool and not value.is_complex():
+            scalar = float(value.detach())
+    elif isinstance(value, np.ndarray):
+        if value.ndim == 0 and value.dtype.kind in "iuf":
+            scalar = float(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        scalar = float(value)
+    if scalar is None or not math.isfinite(scalar) or scalar <= 0:
+        raise ValueError(f"{name} must be a finite number > 0{hint}, got {value!r}.")
+    return scalar
 
 
 def validate_non_negative(**weights: float) -> None:

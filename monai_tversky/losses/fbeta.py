@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 
-import numpy as np
 import torch
 from monai.losses import TverskyLoss
 from monai.utils import LossReduction
 
-from .base import validate_reduction
+from .base import validate_positive_real, validate_reduction
 from .tversky_family import prepare_for_tversky
 
 __all__ = ["FBetaLoss"]
-
-
-def _positive_real(name: str, value, hint: str = "") -> float:
-    """Return ``float(value)`` for a finite real scalar > 0: a Python/NumPy number or a 0-d tensor/array.
-
-    Booleans, strings, complex numbers, tensors/arrays that are not 0-d, non-finite and non-positive values
-    raise ``ValueError(f"{name} must be a finite number > 0...")``.
-    """
-    scalar = None
-    if isinstance(value, torch.Tensor):
-        if value.ndim == 0 and value.dtype != torch.bool and not value.is_complex():
-            scalar = float(value.detach())
-    elif isinstance(value, np.ndarray):
-        if value.ndim == 0 and value.dtype.kind in "iuf":
-            scalar = float(value)
-    elif isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
-        scalar = float(value)
-    if scalar is None or not math.isfinite(scalar) or scalar <= 0:
-        raise ValueError(f"{name} must be a finite number > 0{hint}, got {value!r}.")
-    return scalar
 
 
 class FBetaLoss(TverskyLoss):
@@ -115,7 +92,7 @@ class FBetaLoss(TverskyLoss):
         batch: bool = False,
         soft_label: bool = False,
     ) -> None:
-        beta = _positive_real("beta", beta)
+        beta = validate_positive_real("beta", beta)
         b2 = beta**2
         super().__init__(
             include_background=include_background,

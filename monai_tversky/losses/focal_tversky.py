@@ -9,8 +9,7 @@ from monai.losses import TverskyLoss
 from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
-from .base import reduce_score, validate_reduction
-from .fbeta import _positive_real
+from .base import reduce_score, validate_positive_real, validate_reduction
 from .tversky_family import prepare_for_tversky, validate_tversky_weights
 
 __all__ = ["FocalTverskyLoss", "focal_power"]
@@ -100,7 +99,7 @@ class FocalTverskyLoss(_Loss):
     ) -> None:
         super().__init__(reduction=validate_reduction(reduction))
         validate_tversky_weights(alpha, beta)
-        self.gamma = _positive_real("gamma", gamma, hint=" (abraham2018 use [1, 3])")
+        self.gamma = validate_positive_real("gamma", gamma, hint=" (abraham2018 use [1, 3])")
         # The per-class Tversky loss 1 - TI_c, unreduced: MONAI's arithmetic, reused.
         self.tversky = TverskyLoss(
             include_background=include_background,

@@ -32,8 +32,8 @@ def validate_network_input(
         in_channels: number of input channels the network was built for.
         size_divisor: every spatial size must be a positive multiple of this (the network's total downsampling).
         network_name: the network's class name, used in the error messages.
-        batch_norm_training: whether the network is in training mode with batch norm at its coarsest level. Batch norm then
-            needs more than one value per channel at the coarsest level, where the feature maps have
+        batch_norm_training: whether the network is in training mode with batch norm at its coarsest level.
+            Batch norm then needs more than one value per channel at the coarsest level, where the feature maps have
             ``S / size_divisor`` voxels per spatial size: ``B * prod(S / size_divisor) > 1``. Defaults to False.
 
     Raises:

@@ -76,9 +76,9 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
     the ``keys`` cropped at the same place and the other items copied.
 
     The patch start is drawn uniformly (with replacement) among all positions whose patch holds at least
-    ``min_lesion_voxels`` lesion voxels (``label > 0`` in the lesion channel, see ``label_channel``), counted exactly
-    for every position at once (:func:`lesion_voxels_per_patch`): no rejection loop. When no position qualifies (an image without lesions,
-    or with too few), it warns and draws ordinary uniform random patches instead.
+    ``min_lesion_voxels`` lesion voxels (``label > 0`` in the lesion channel, see ``label_channel``), counted
+    exactly for every position at once (:func:`lesion_voxels_per_patch`): no rejection loop. When no position
+    qualifies (an image without lesions, or with too few), it warns and draws ordinary uniform random patches instead.
 
     If the image is smaller than ``spatial_size`` along an axis, that axis is not cropped (the patch is smaller).
 
