@@ -200,7 +200,7 @@ class LesionReport:
 
         Args:
             name: the case name (the CSV's ``case`` column and the overlay file names); must be unique.
-            pred: binary prediction, see :py:func:`lesion_metrics`.
+            pred: binary prediction of one case, see :py:func:`lesion_metrics` (not a batch: add each case).
             label: binary ground truth, the shape of ``pred``.
             prob: optional lesion probabilities in [0, 1], the shape of ``pred`` (for ``apr`` and the PR curve).
             image: optional intensities (one channel), the shape of ``pred``, shown under the overlays.
@@ -220,6 +220,9 @@ class LesionReport:
             raise ValueError(f"case {name!r} was already added.")
         if isinstance(overlay_slices, str) and overlay_slices != "auto":
             raise ValueError(f"overlay_slices must be None, 'auto', an int or ints, got {overlay_slices!r}.")
+        # one row per call: refuse the batches (B, 1, ...) that lesion_metrics also accepts, before scoring them
+        _spatial_array(pred, "pred")
+        _spatial_array(label, "label")
         values = lesion_metrics(pred, label, prob=prob, spacing=spacing, connectivity=self.connectivity)
         if prob is not None:
             self.pr_histogram.update(_spatial_array(prob, "prob"), _spatial_array(label, "label"))
