@@ -8,7 +8,7 @@ supervision outputs all count), gradients dropped between steps as ``optimizer.z
   ``AttentionPyramidUNet`` (3D, channels 16..128) next to MONAI's ``AttentionUnet`` with the same channels;
 - 2D images, batch 2 x 192x256 RGB (abraham2018's ISIC 2018 image size; the paper's batch is 8, kept at 2 here so
   that the full run stays within a few minutes on 2 cores): ``AttentionPyramidUNet`` with its default
-  channels (32..256), MONAI's ``AttentionUnet`` with the same channels and ``BasicUNet`` of similar size.
+  channels (32..512, the authors' ``attn_reg``), MONAI's ``AttentionUnet`` with channels 32..256 and ``BasicUNet``.
 
 Timings are interleaved rounds after a warm-up, same ``torch.set_num_threads`` for all; the ratio column is against
 the group's first MONAI network. Peak memory is measured in a fresh subprocess per variant running one step: on
@@ -44,7 +44,7 @@ VARIANTS: dict[str, tuple[str, Callable[[], torch.nn.Module]]] = {
     "BasicUNet (9,9,18,36,72,9)": ("3d", lambda: BasicUNet(3, 5, 1, features=(9, 9, 18, 36, 72, 9))),
     "AttentionPyramidUNet 3D (16..128)": ("3d", lambda: AttentionPyramidUNet(3, 5, 1, channels=(16, 32, 64, 128))),
     "AttentionUnet 3D (16..128)": ("3d", lambda: AttentionUnet(3, 5, 1, (16, 32, 64, 128), (2, 2, 2))),
-    "AttentionPyramidUNet 2D (32..256)": ("2d", lambda: AttentionPyramidUNet(2, 3, 1)),
+    "AttentionPyramidUNet 2D (32..512)": ("2d", lambda: AttentionPyramidUNet(2, 3, 1)),
     "AttentionUnet 2D (32..256)": ("2d", lambda: AttentionUnet(2, 3, 1, (32, 64, 128, 256), (2, 2, 2))),
     "BasicUNet 2D (16,32,64,128,256,16)": ("2d", lambda: BasicUNet(2, 3, 1, features=(16, 32, 64, 128, 256, 16))),
 }

@@ -1,4 +1,5 @@
-"""The attention U-Net with input image pyramid and deep supervision of abraham2018 (section 2.2)."""
+"""The attention U-Net with input image pyramid and deep supervision of abraham2018 (section 2.2), with the defaults
+of the authors' Keras code (``attn_reg`` in ``newmodels.py`` of github.com/nabsabraham/focal-tversky-unet)."""
 
 from __future__ import annotations
 
@@ -115,6 +116,7 @@ class GatedDecoderLevel(nn.Module):
         self.interp_mode = _LINEAR_MODES[spatial_dims]
         self.gate: nn.Module | None = None
         if attention:
+            # half the skip's maps: attn_reg's inner maps 128, 64, 32 for skips of 256, 128, 64 maps
             self.gate = AttentionBlock(
                 spatial_dims, f_int=max(skip_channels // 2, 1), f_g=coarse_channels, f_l=skip_channels
             )
@@ -143,47 +145,94 @@ class AttentionPyramidUNet(nn.Module):
         Abraham, Khan (2019). *A novel focal Tversky loss function with improved attention U-Net for lesion
         segmentation.* ISBI 2019. https://arxiv.org/abs/1810.07842
 
-    built on the attention U-Net of Oktay et al. (2018), *Attention U-Net: learning where to look for the
-    pancreas*, https://arxiv.org/abs/1804.03999, from MONAI's ``TwoConv``, ``UpSample`` and ``AttentionBlock``.
+    with the defaults of the authors' code, ``attn_reg`` in ``newmodels.py`` of
+    https://github.com/nabsabraham/focal-tversky-unet ("model proposed in my paper"), built on the attention U-Net
+    of Oktay et al. (2018), *Attention U-Net: learning where to look for the pancreas*,
+    https://arxiv.org/abs/1804.03999, from MONAI's ``TwoConv``, ``UpSample`` and ``AttentionBlock``.
 
     Architecture, with ``L = len(channels)`` resolution levels (level ``l`` at scale ``1 / 2**l``):
 
     - encoder: two 3x3 convolutions (``norm``, ``act``) per level; 2x max pooling between levels; levels
-      ``1 .. L-2`` (every level that is followed by a max pooling, except the first) also receive the input image
-      average-pooled to their scale through a 3x3 convolution + ``act`` (the input image pyramid,
-      ``input_pyramid=True``), concatenated with the pooled features; level ``L-1`` is the bottleneck;
+      ``1 .. L-2`` (every pooled level that is followed by a max pooling) also receive the input image
+      average-pooled to their scale through a 3x3 convolution + ``act`` to ``channels[l]`` maps (the input image
+      pyramid, ``input_pyramid=True``), concatenated before the pooled features; level ``L-1`` is the centre;
     - decoder: at levels ``L-2 .. 0``, a 2x transposed convolution of the coarser features, concatenated with the
       skip connection, then two 3x3 convolutions; the skip connections of levels ``1 .. L-2`` (all but the first)
-      pass through an additive attention gate whose gating signal is the coarser decoder features;
-    - outputs: a 1x1 convolution on the level-0 decoder features (the final output) and, with
-      ``deep_supervision=True``, a 1x1 convolution on each decoder level ``1 .. L-2`` (side outputs).
+      pass through an additive attention gate (``channels[l] // 2`` inner maps) whose gating signal is the coarser
+      features;
+    - outputs: a 1x1 convolution to ``out_channels`` maps on the level-0 decoder features (the final output) and,
+      with ``deep_supervision=True``, one on each decoder level ``1 .. L-2`` (side outputs).
 
-    All outputs are raw logits (the paper applies a sigmoid; use ``sigmoid=True`` / ``softmax=True`` in the loss).
+    The defaults (2D, ``channels=(32, 64, 128, 256, 512)``) reproduce the structure of the authors' ``attn_reg``
+    (levels, maps, gated skips, pyramid injections, outputs and their scales):
+
+    =====  =====  ========  =====================  ===================  ========  ======================
+    level  scale  encoder   image pyramid          attention gate       decoder   output (train mode)
+    =====  =====  ========  =====================  ===================  ========  ======================
+    0      1      32        --                     -- (plain skip)      32        ``outputs[0]`` final
+    1      1/2    64        avg-pool 2, conv 64    gated, 32 inner      64        ``outputs[1]`` side
+    2      1/4    128       avg-pool 4, conv 128   gated, 64 inner      128       ``outputs[2]`` side
+    3      1/8    256       avg-pool 8, conv 256   gated, 128 inner     256       ``outputs[3]`` side
+    4      1/16   512       -- (centre)            --                   --        --
+    =====  =====  ========  =====================  ===================  ========  ======================
+
+    In the authors' names: encoder ``conv1 .. conv4``, ``center``; pyramid ``conv_scale2 .. conv_scale4`` on
+    ``input_scale2 .. input_scale4``; gates ``attn3, attn2, attn1`` (inner maps 32, 64, 128); outputs ``final``
+    (from ``conv9``), ``pred3`` (``conv8``, 1/2), ``pred2`` (``conv7``, 1/4), ``pred1`` (``conv6``, 1/8), each a
+    1x1 convolution to one map.
+
+    Where this network deliberately differs from ``attn_reg`` (one line each):
+
+    - outputs are raw logits, not sigmoids (use ``sigmoid=True`` / ``softmax=True`` in the loss);
+    - outputs are ordered final first, finest to coarsest (MONAI's ``DeepSupervisionLoss`` order), where Keras
+      returns ``[pred1 (1/8), pred2 (1/4), pred3 (1/2), final]``;
+    - level 3 has ``channels[3] = 256`` maps: ``attn_reg`` builds ``conv4`` with 64 (out of step with its own
+      ``conv_scale4`` of 256 maps, gate ``attn1`` of 128 inner maps and ``conv6`` of 256 maps);
+    - the gates are MONAI's ``AttentionBlock`` at the skip's resolution with the gating signal resampled bilinearly
+      (abraham2018, Fig. 3), not the Keras ``UnetGatingSignal`` (1x1 conv, BN, ReLU) + ``AttnGatingBlock``
+      (2x2 strided ``theta_x``, nearest upsampling of the coefficients, 1x1 conv + BN on the gated skip);
+    - the level-1 gate takes its gating signal from level 2, where Keras takes ``g3`` from ``up1`` (level 3);
+    - the decoder is a U-Net decoder (2x2 transposed conv to ``channels[l]`` maps, concatenation, two 3x3
+      convolutions feeding the next level), where in Keras a 3x3 stride-2 transposed conv + ReLU (32, 64, 32, 32
+      maps) upsamples the previous concatenation and the two-convolution blocks ``conv6 .. conv9`` feed only
+      the output heads;
+    - PyTorch's default initialisation, not Keras's ``glorot_normal`` / ``glorot_uniform``.
+
+    Trainable parameters for 3 input maps and 1 output map: 8,683,725 here, 5,640,103 in ``attn_reg`` (hand count).
 
     Outputs:
 
     - ``eval()`` mode, or ``deep_supervision=False``: the final output only, a tensor
       ``(B, out_channels, *S)``, so any MONAI inferer, ``ckpt_export`` and MONAI Label can call the network.
     - ``train()`` mode with ``deep_supervision=True`` (and ``L >= 3``): a list
-      ``[final, side_1, ..., side_{L-2}]``, finest first: ``final`` at the input resolution, then ``side_l`` at
-      its own scale ``S / 2**l`` (not resized). This is the list form ``monai.losses.DeepSupervisionLoss`` takes
-      (first element the full-resolution output; labels are resized to each output by nearest neighbour).
-      abraham2018 supervises the side outputs with the focal Tversky loss and the final output with the Tversky loss.
+      ``[final, side_1, ..., side_{L-2}]`` (with the defaults ``[final, side at 1/2, side at 1/4, side at 1/8]``),
+      finest first: ``final`` at the input resolution, then ``side_l`` at its own scale ``S / 2**l`` (not
+      resized). This is the list form ``monai.losses.DeepSupervisionLoss`` and
+      :py:class:`monai_tversky.losses.DeepSupervisionCombinedLoss` take (first element the full-resolution
+      output; labels are resized to each output by nearest neighbour). abraham2018 supervises the side outputs
+      with the focal Tversky loss and the final output with the Tversky loss, all weights 1.
 
-    Every spatial size of the input must be a multiple of ``2 ** (L - 1)``.
+    Every spatial size of the input must be a multiple of ``2 ** (L - 1)`` (16 with the defaults: ISIC 2018
+    at 192x256 and BUS 2017 at 128x128 both are).
 
     Args:
         spatial_dims: number of spatial dimensions, 1, 2 (the paper) or 3.
         in_channels: number of input channels (3 for RGB dermoscopy, 1 for ultrasound).
-        out_channels: number of output channels (1 for a lesion logit map).
-        channels: feature maps per resolution level, finest first; at least 2 levels. Defaults to
-            ``(32, 64, 128, 256)``.
+        out_channels: number of output channels, i.e. maps of every output (1 for a lesion logit map, as in
+            ``attn_reg``).
+        channels: feature maps per resolution level, finest first, the last being the centre; at least 2 levels.
+            Defaults to ``(32, 64, 128, 256, 512)``, the five levels of ``attn_reg``.
         act: activation type and arguments. Defaults to ``"relu"``.
         norm: normalisation type and arguments. Defaults to ``"batch"``.
         bias: whether the 3x3 convolutions have a bias term. Defaults to True.
         dropout: dropout probability in the 3x3 convolutions, in [0, 1). Defaults to 0.
         input_pyramid: whether to inject the input image pyramid into the encoder. Defaults to True.
         deep_supervision: whether training mode returns the side outputs as well. Defaults to True.
+
+    Returns:
+        ``forward(x)`` with ``x`` of shape ``(B, in_channels, *S)`` returns the final logits
+        ``(B, out_channels, *S)`` in eval mode, or the list ``[final, side_1, ..., side_{L-2}]`` in train mode
+        with deep supervision, ``side_l`` of shape ``(B, out_channels, *S / 2**l)``.
 
     Raises:
         TypeError: when an integer argument is not an int.
@@ -193,9 +242,9 @@ class AttentionPyramidUNet(nn.Module):
     Example::
 
         >>> net = AttentionPyramidUNet(spatial_dims=2, in_channels=3, out_channels=1)
-        >>> outputs = net(torch.rand(8, 3, 192, 256))  # train mode: [final, side at 1/2, side at 1/4]
-        >>> [o.shape[-2:] for o in outputs]
-        [torch.Size([192, 256]), torch.Size([96, 128]), torch.Size([48, 64])]
+        >>> outputs = net(torch.rand(8, 3, 192, 256))  # train mode: [final, side at 1/2, 1/4, 1/8]
+        >>> [tuple(o.shape[-2:]) for o in outputs]
+        [(192, 256), (96, 128), (48, 64), (24, 32)]
         >>> net.eval()(torch.rand(1, 3, 192, 256)).shape
         torch.Size([1, 1, 192, 256])
     """
@@ -205,7 +254,7 @@ class AttentionPyramidUNet(nn.Module):
         spatial_dims: int,
         in_channels: int,
         out_channels: int,
-        channels: Sequence[int] = (32, 64, 128, 256),
+        channels: Sequence[int] = (32, 64, 128, 256, 512),
         act: str | tuple = "relu",
         norm: str | tuple | None = "batch",
         bias: bool = True,
@@ -237,6 +286,7 @@ class AttentionPyramidUNet(nn.Module):
         self.deep_supervision = deep_supervision
 
         self.encoder0 = TwoConv(spatial_dims, in_channels, channels[0], act, norm, bias, dropout)
+        # encoders[l - 1] is level l; attn_reg's pyramid enters levels 1, 2, 3 (conv_scale2 .. 4), not the centre
         self.encoders = nn.ModuleList(
             PyramidEncoderLevel(
                 spatial_dims, channels[level - 1], in_channels, channels[level], act, norm, bias, dropout,
@@ -244,7 +294,8 @@ class AttentionPyramidUNet(nn.Module):
             )
             for level in range(1, num_levels)
         )
-        # coarse to fine: levels L-2 .. 0; the first skip connection (level 0) is not gated
+        # coarse to fine: levels L-2 .. 0; the first skip connection (level 0) is not gated (attn_reg: attn1 .. 3)
+        # differs from attn_reg: a U-Net decoder level (conv blocks feed the next level, not only the output heads)
         self.decoders = nn.ModuleList(
             GatedDecoderLevel(
                 spatial_dims, channels[level + 1], channels[level], channels[level], act, norm, bias, dropout,
@@ -252,6 +303,7 @@ class AttentionPyramidUNet(nn.Module):
             )
             for level in range(num_levels - 2, -1, -1)
         )
+        # differs from attn_reg: 1x1 convolutions give logits, where Keras applies a sigmoid
         self.final_head = Convolution(spatial_dims, channels[0], out_channels, kernel_size=1, conv_only=True)
         # fine to coarse: side outputs of levels 1 .. L-2
         self.side_heads = nn.ModuleList(
@@ -296,6 +348,7 @@ class AttentionPyramidUNet(nn.Module):
             decoded.append(features)
         final = self.final_head(features)
         if self.training and self.deep_supervision:
+            # differs from attn_reg's [pred1 (1/8), pred2, pred3, final]: final first, as DeepSupervisionLoss expects
             outputs: List[torch.Tensor] = [final]
             for i, head in enumerate(self.side_heads):
                 # decoded[-1] is level 0, decoded[-2] level 1, ...
