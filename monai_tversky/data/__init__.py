@@ -35,7 +35,39 @@ from .phantom import (
     make_ms_phantom,
 )
 from .phantom_dataset import PHANTOM_DATALIST, PHANTOM_LABEL_NAME, PHANTOM_MANIFEST, generate_phantom_dataset
-from .validation import DATALIST_SECTIONS, ImageHeader, check_datalist, read_image_header
+from .validation import (
+    DATALIST_SECTIONS,
+    ImageHeader,
+    check_datalist,
+    check_image_values,
+    check_label_values,
+    read_image_header,
+    read_image_voxels,
+)
+from .phantom2d import (
+    PHANTOM2D_CHANNELS,
+    PHANTOM2D_KINDS,
+    PHANTOM2D_LESION_FRACTION_RANGE,
+    PHANTOM2D_SHAPES,
+    PHANTOM2D_VERSION,
+    make_lesion_phantom_2d,
+)
+from .phantom2d_dataset import (
+    PHANTOM2D_IMAGE_NAME,
+    PHANTOM2D_LABEL_NAME,
+    PHANTOM2D_LABEL_VALUE,
+    generate_phantom_dataset_2d,
+)
+from .layouts2d import (
+    BUS2017_FOLDERS,
+    IMAGE_SUFFIXES_2D,
+    ISIC2018_MASK_SUFFIX,
+    ISIC2018_TASK1_FOLDERS,
+    LAYOUTS_2D,
+    bus2017_datalist,
+    detect_layout_2d,
+    isic2018_datalist,
+)
 
 __all__ = [
     # phantom
@@ -76,5 +108,28 @@ __all__ = [
     # validation
     "check_datalist",
     "read_image_header",
+    "read_image_voxels",
+    "check_image_values",
+    "check_label_values",
     "ImageHeader",
+    # 2D phantom (abraham2018)
+    "make_lesion_phantom_2d",
+    "generate_phantom_dataset_2d",
+    "PHANTOM2D_KINDS",
+    "PHANTOM2D_SHAPES",
+    "PHANTOM2D_CHANNELS",
+    "PHANTOM2D_LESION_FRACTION_RANGE",
+    "PHANTOM2D_VERSION",
+    "PHANTOM2D_IMAGE_NAME",
+    "PHANTOM2D_LABEL_NAME",
+    "PHANTOM2D_LABEL_VALUE",
+    # 2D layouts
+    "isic2018_datalist",
+    "bus2017_datalist",
+    "detect_layout_2d",
+    "ISIC2018_TASK1_FOLDERS",
+    "ISIC2018_MASK_SUFFIX",
+    "BUS2017_FOLDERS",
+    "IMAGE_SUFFIXES_2D",
+    "LAYOUTS_2D",
 ]

@@ -1,6 +1,8 @@
 """
-Cheap up-front checks of a datalist: every file exists and is readable, the channel count matches the
-modalities, and each case's images and label share one voxel grid. Headers are read, voxel data is not.
+Up-front checks of a datalist, before any training or inference: every file exists and is readable, the channel
+count matches the modalities, each case's images and label share one voxel grid, and (unless only headers are asked
+for) every file's voxel data is complete and intact (a compressed file is decompressed once and its checksum
+verified), images hold no NaN or infinite voxels, and labels hold the values a bundle expects.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import nibabel as nib
 import numpy as np
 from monai.utils import optional_import
 
-__all__ = ["ImageHeader", "read_image_header", "check_datalist", "DATALIST_SECTIONS"]
+__all__ = [
+    "ImageHeader",
+    "read_image_header",
+    "read_image_voxels",
+    "check_image_values",
+    "check_label_values",
+    "check_datalist",
+    "DATALIST_SECTIONS",
+]
 
 #: Datalist keys that hold lists of items (``"test"`` is the Medical Segmentation Decathlon's name).
 DATALIST_SECTIONS: tuple[str, ...] = ("training", "validation", "testing", "test")
@@ -140,13 +150,138 @@ def _itk_header(path: Path) -> ImageHeader:
     return ImageHeader(str(path), shape[:3], channels, affine)
 
 
+def read_image_voxels(path: str | os.PathLike) -> np.ndarray:
+    """
+    Read an image file's voxel values completely, verifying what a reader that stops early would not see.
+
+    MONAI's readers decompress a ``.nii.gz`` file only as far as the voxel data reaches and never read the gzip
+    trailer, so a file damaged in the middle of its stream can load "successfully" as garbage. Here a gzip file is
+    decompressed to its end, which checks the stream and its CRC-32 and length (Python's ``gzip``); the NIfTI image is
+    then read from those bytes with nibabel (scaling applied, as ``NibabelReader``). Uncompressed NIfTI is read with
+    nibabel; other formats with MONAI's ``LoadImage`` (ITK, PIL), which decodes the whole file.
+
+    Args:
+        path: the image file.
+
+    Returns:
+        the voxel values, in the file's axis order (scaled values as float when the header scales them).
+
+    Raises:
+        FileNotFoundError: when ``path`` does not exist.
+        ValueError: when the file is truncated, corrupt or unreadable (the message names it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    name = path.name.lower()
+    try:
+        if name.endswith((".nii.gz", ".nii")):
+            if name.endswith(".gz"):
+                try:
+                    with gzip.open(path, "rb") as stream:
+                        raw = stream.read()  # to the end: the gzip module checks the CRC-32 and the length
+                except (OSError, EOFError, zlib.error) as e:
+                    raise ValueError(f"image file {path} is truncated or corrupt: {type(e).__name__}: {e}") from e
+                image = _nifti_from_bytes(raw, path)
+            else:
+                image = nib.load(str(path))
+            return np.asanyarray(image.dataobj)
+        if name.endswith(_NIBABEL_SUFFIXES):
+            return np.asanyarray(nib.load(str(path)).dataobj)
+        from monai.transforms import LoadImage  # noqa: PLC0415  (ITK is imported on first use: seconds)
+
+        return np.asarray(LoadImage(image_only=True)(str(path)))
+    except ValueError as e:
+        if str(path) in str(e):
+            raise
+        raise ValueError(f"cannot read the voxels of image file {path}: {e}") from e
+    except Exception as e:  # nibabel, ITK and PIL raise many kinds of errors on damaged files
+        raise ValueError(f"cannot read the voxels of image file {path}: {type(e).__name__}: {e}") from e
+
+
+def _nifti_from_bytes(raw: bytes, path: Path):
+    errors = []
+    for image_class in (nib.Nifti1Image, nib.Nifti2Image):
+        try:
+            return image_class.from_bytes(raw)
+        except Exception as e:  # the wrong NIfTI version raises a header error
+            errors.append(f"{type(e).__name__}: {e}")
+    raise ValueError(f"cannot read image file {path}: {'; '.join(errors)}")
+
+
+def check_image_values(values: np.ndarray, path: str | os.PathLike) -> None:
+    """
+    Raise when an image holds NaN or infinite voxels: a network fed one returns NaN everywhere and training
+    continues on ``loss = nan``.
+
+    Raises:
+        ValueError: naming the file, the number of non-finite voxels and the first one's index.
+    """
+    if not np.issubdtype(values.dtype, np.inexact):
+        return  # integers are always finite
+    finite = np.isfinite(values)
+    if not finite.all():
+        bad = int(finite.size - np.count_nonzero(finite))
+        first = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(
+            f"image file {path} holds {bad} non-finite voxel(s) (NaN or infinite), the first at index {first}: "
+            "fix or exclude this file."
+        )
+
+
+def check_label_values(
+    values: np.ndarray, path: str | os.PathLike, label_values: str | Sequence[float] = "binary", threshold: float = 0.5
+) -> None:
+    """
+    Raise when a label does not hold what the bundle expects.
+
+    - ``label_values="binary"`` (a lesion mask thresholded at ``threshold``): values in [0, 1] (a mask, or partial
+      volumes resampled from one), or exactly two values ``{0, v}`` with ``v > threshold`` (e.g. a 0/255 mask). A
+      label with more values (e.g. 0/1/2: thresholding would merge lesion classes), negative values, or a single
+      foreground value that the threshold would erase is an error.
+    - a sequence: the allowed values exactly (e.g. ``[0, 1, 2]`` for a three-class map).
+
+    Raises:
+        ValueError: naming the file and the values found (and, for non-finite values, their number).
+    """
+    if np.issubdtype(values.dtype, np.inexact) and not np.isfinite(values).all():
+        bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+        raise ValueError(f"label file {path} holds {bad} non-finite voxel(s) (NaN or infinite).")
+    found = np.unique(values)
+    shown = ", ".join(f"{v:g}" for v in found[:10]) + (f", ... ({found.size} values)" if found.size > 10 else "")
+    if isinstance(label_values, str):
+        if label_values != "binary":
+            raise ValueError(f"label_values must be 'binary' or a sequence of values, got {label_values!r}.")
+        if found.size and (found[0] < 0 or (found[-1] > 1 and not (found.size == 2 and found[0] == 0))):
+            raise ValueError(
+                f"label file {path} is not a binary lesion mask: it holds the values [{shown}]. Expected 0/1 (or "
+                f"values in [0, 1], or 0 and one foreground value); thresholding at {threshold:g} would silently "
+                "merge or drop labels. Convert it to a 0/1 mask (or use a multi-class bundle)."
+            )
+        if found.size == 2 and found[0] == 0 and found[1] <= threshold:
+            raise ValueError(
+                f"label file {path} marks its foreground with the value {found[1]:g}, which the {threshold:g} "
+                "threshold turns into background: the label would be empty. Convert it to a 0/1 mask."
+            )
+        return
+    allowed = np.asarray(list(label_values), dtype=np.float64)
+    unexpected = found[~np.isin(found, allowed)]
+    if unexpected.size:
+        listed = ", ".join(f"{v:g}" for v in unexpected[:10])
+        raise ValueError(
+            f"label file {path} holds the value(s) [{listed}] outside the expected "
+            f"[{', '.join(f'{v:g}' for v in allowed)}] (values found: [{shown}])."
+        )
+
+
 def check_datalist(
     datalist: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     modalities: Sequence[str] | None = None,
     image_key: str = "image",
     label_key: str = "label",
     label_atol: float = 1e-3,
-    verify_data: bool = True,
+    verify_data: bool | str = True,
+    label_values: str | Sequence[float] | None = None,
 ):
     """
     Check every case of a datalist before any voxel is loaded, and stop with an error that names the file.
@@ -166,16 +301,23 @@ def check_datalist(
         label_key: key of the label path in an item (absent or ``None``: no label). Defaults to ``"label"``.
         label_atol: largest difference allowed between a label's and its image's affine entries (mm). Defaults
             to 1e-3.
-        verify_data: also check that NIfTI voxel data is complete, see :func:`read_image_header`. Defaults to
-            ``True``.
+        verify_data: ``True`` (or ``"full"``): read every file's voxels completely (:func:`read_image_voxels`:
+            a compressed file is decompressed to its end and its checksum verified) and check that images hold no
+            NaN or infinite voxels (:func:`check_image_values`) and labels hold ``label_values``
+            (:func:`check_label_values`); each file once. ``"header"``: headers only, and NIfTI data length from
+            the gzip trailer (:func:`read_image_header`), which misses damage inside a compressed stream.
+            ``False``: headers only. Defaults to ``True``.
+        label_values: what labels must hold with ``verify_data=True``: ``"binary"``, a sequence of allowed
+            values, or ``None`` (finite values only). Defaults to ``None``.
 
     Returns:
         ``datalist``, unchanged, so that a bundle config can chain the check: ``"$check_datalist(@datalist)"``.
 
     Raises:
         FileNotFoundError: when files are missing (and nothing worse): the message lists each with its case.
-        ValueError: when a file is unreadable or truncated, a channel count or a geometry does not match, or an
-            item is malformed: the message lists every problem found, each naming its file(s) and case.
+        ValueError: when a file is unreadable, truncated or corrupt, an image holds non-finite voxels, a label
+            holds unexpected values, a channel count or a geometry does not match, or an item is malformed: the
+            message lists every problem found, each naming its file(s) and case.
         TypeError: when ``datalist`` is neither a dict nor a list of items.
     """
     if isinstance(datalist, Mapping):
@@ -191,6 +333,10 @@ def check_datalist(
     if isinstance(modalities, str):
         modalities = [modalities]
     n_modalities = None if modalities is None else len(modalities)
+    if verify_data not in (True, False, "full", "header"):
+        raise ValueError(f"verify_data must be True, False, 'full' or 'header', got {verify_data!r}.")
+    full = verify_data is True or verify_data == "full"
+    verified: dict[str, str | None] = {}  # path -> problem found in its voxels, or None
 
     headers: dict[str, ImageHeader | Exception] = {}
     missing: list[str] = []
@@ -203,7 +349,7 @@ def check_datalist(
         key = os.fspath(path)
         if key not in headers:
             try:
-                headers[key] = read_image_header(key, verify_data=verify_data)
+                headers[key] = read_image_header(key, verify_data=bool(verify_data))
             except (FileNotFoundError, ValueError) as e:
                 headers[key] = e
         result = headers[key]
@@ -214,6 +360,23 @@ def check_datalist(
             problems.append(f"{where}: {result}")
             return None
         return result
+
+    def voxels(path: str, where: str, expected_label: str | Sequence[float] | None) -> None:
+        """Read a file's voxels once and check them (``expected_label`` None: an image; () finite only)."""
+        if path not in verified:
+            try:
+                values = read_image_voxels(path)
+                if expected_label is None:
+                    check_image_values(values, path)
+                elif isinstance(expected_label, str) or len(expected_label):
+                    check_label_values(values, path, expected_label)
+                else:
+                    check_image_values(values, path)
+                verified[path] = None
+            except (FileNotFoundError, ValueError) as e:
+                verified[path] = str(e)
+        if verified[path] is not None:
+            problems.append(f"{where}: {verified[path]}")
 
     for section, items in sections:
         for index, item in enumerate(items):
@@ -230,6 +393,9 @@ def check_datalist(
             images = [header(p, where) for p in paths]
             if any(h is None for h in images):
                 continue
+            if full:
+                for h in images:
+                    voxels(h.path, where, None)
             first = images[0]
             channels = sum(h.num_channels for h in images)
             if n_modalities is not None and channels != n_modalities:
@@ -247,6 +413,8 @@ def check_datalist(
             lab = header(label, where)
             if lab is None:
                 continue
+            if full:
+                voxels(lab.path, where, label_values if label_values is not None else ())
             if lab.num_channels != 1:
                 problems.append(f"{where}: label {lab.path} has {lab.num_channels} channels, expected 1")
             mismatch = _geometry_mismatch(lab, first, rtol=0.0, atol=label_atol)
