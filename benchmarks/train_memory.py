@@ -41,7 +41,7 @@ from peak_memory import tree_memory_mib  # benchmarks/ is on sys.path when run a
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VARIANTS = {
-    "msseg": ["plain=--memory_efficient false", "memory_efficient="],
+    "msseg": ["plain=--memory_efficient False", "memory_efficient="],
 }
 # the training bar: "train [epoch/E]: [iteration/N]", or "train: [iteration/N]" when E is 1
 _BAR = re.compile(r"train(?: \[(\d+)/\d+\])?: \[(\d+)/(\d+)\]")
@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--bundle", default="msseg")
     parser.add_argument("--variant", action="append", default=None,
                         help="NAME=OVERRIDES (shell-quoted bundle overrides); repeat for several. Default: the "
-                             "bundle's comparison (msseg: --memory_efficient false vs the default)")
+                             "bundle's comparison (msseg: --memory_efficient False vs the default)")
     parser.add_argument("--max-epochs", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=None, help="stop each run after this many iterations")
     parser.add_argument("--rounds", type=int, default=1)

@@ -57,7 +57,8 @@ def test_paper_configuration_hashemi2018():
     inferer = p.get_parsed_content("validate#inferer")
     assert isinstance(inferer, SplineFusionInferer) and inferer.fusion == "spline"
     channel_def = p["_meta_#network_data_format#inputs#image#channel_def"]
-    assert list(channel_def.values()) == p["modalities"]
+    assert p["modalities"] == "auto"  # the data source's own channels; the phantom's by default
+    assert list(channel_def.values()) == list(p.get_parsed_content("channels"))
 
 
 def test_inference_uses_spline_fusion_with_rotations():
@@ -72,7 +73,7 @@ def test_inference_uses_spline_fusion_with_rotations():
 def test_evaluate_overrides_inference():
     p = _parser("inference.json", "evaluate.json")
     targets = [h["_target_"] for h in p["handlers"]]
-    assert "LesionReportHandler" in targets and "CheckpointLoader" in targets
+    assert "LesionReportHandler" in targets and "ModelCheckpointLoader" in targets
     assert p["key_metric#dsc#_target_"] == "LesionMetricHandler"
     assert {"sensitivity", "f2", "ltpr", "lfpr", "apr_pooled"} <= set(p["additional_metrics"])
     load = p["preprocessing#transforms#0"]

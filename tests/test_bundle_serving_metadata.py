@@ -133,7 +133,7 @@ def test_metadata_describes_the_configs(config):
     parser = ConfigParser()
     parser.read_config(str(BUNDLE / "configs" / config))
     parser["bundle_root"] = str(BUNDLE)  # no path resolution needed, nothing is built below but plain values
-    modalities = parser.get_parsed_content("modalities")
+    modalities = parser.get_parsed_content("channels")  # "modalities": "auto" resolves to the phantom's channels
     image = metadata["network_data_format"]["inputs"]["image"]
     pred = metadata["network_data_format"]["outputs"]["pred"]
     assert image["num_channels"] == len(modalities) == parser.get_parsed_content("network_def#in_channels")

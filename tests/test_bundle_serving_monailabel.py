@@ -207,8 +207,8 @@ def test_infer_task(served, tmp_path):
     parser.update({"bundle_root": path, "input": served.datastore[0]["image"], "output_dir": str(tmp_path)})
     parser.get_parsed_content("evaluator").run()
     stem = Path(served.datastore[0]["image"]).name.replace(".nii.gz", "")
-    saved_prob = nib.load(tmp_path / f"{stem}_prob.nii.gz")
-    saved_seg = nib.load(tmp_path / f"{stem}_seg.nii.gz")
+    saved_prob = nib.load(tmp_path / stem / f"{stem}_prob.nii.gz")  # one folder per case, named by its case id
+    saved_seg = nib.load(tmp_path / stem / f"{stem}_seg.nii.gz")
     np.testing.assert_allclose(prob[0].numpy(), saved_prob.get_fdata(), atol=1e-5)
     np.testing.assert_array_equal(seg[0].numpy(), saved_seg.get_fdata())
     np.testing.assert_allclose(saved_seg.affine, nib.load(served.datastore[0]["image"]).affine, atol=1e-6)

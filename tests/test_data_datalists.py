@@ -139,8 +139,13 @@ def test_build_datalist_from_json(tmp_path):
     assert all(Path(p).is_absolute() for i in datalist["training"] for p in i["image"])
     # a validation section is used as it is
     path2 = _write_json(tmp_path / "list2.json", {"training": cases[:3], "validation": cases[3:]})
-    datalist2 = build_datalist(datalist=path2)
+    datalist2 = build_datalist(datalist=path2, modalities=("FLAIR", "T1"))
     assert [Path(i["label"]).parent.name for i in datalist2["validation"]] == ["d", "e"]
+    assert datalist2["source"] == f"datalist {path2.resolve()}"
+    # without a "modality" entry the channels must be named: the network's input depends on them
+    for auto in (None, "auto"):
+        with pytest.raises(ValueError, match=r"has no \"modality\" entry.*pass --modalities"):
+            build_datalist(datalist=path2, modalities=auto)
     # modalities that do not match the channels stop the build
     with pytest.raises(ValueError, match="2 image channel"):
         build_datalist(datalist=path2, modalities=("FLAIR", "T1", "T2"))
@@ -179,8 +184,13 @@ def test_build_inference_datalist(tmp_path):
     assert build_inference_datalist([flair, t1]) == [{"image": [str(flair), str(t1)], "case_id": "p1_FLAIR"}]
     content = {"training": [{"image": "a.nii"}], "testing": [{"image": "b.nii"}]}
     path = _write_json(tmp_path / "in" / "list.json", content)
-    assert build_inference_datalist(path) == [{"image": str(tmp_path / "in" / "b.nii")}]
-    assert build_inference_datalist(path, section="training") == [{"image": str(tmp_path / "in" / "a.nii")}]
+    # items without a case_id get one (the case folder and the file stem), used to name the outputs
+    expected = [{"image": str(tmp_path / "in" / "b.nii"), "case_id": "in/b"}]
+    assert build_inference_datalist(path, check=False) == expected
+    expected = [{"image": str(tmp_path / "in" / "a.nii"), "case_id": "in/a"}]
+    assert build_inference_datalist(path, section="training", check=False) == expected
+    with pytest.raises(FileNotFoundError, match=r"case 'in/b'.*in/b\.nii"):  # checked up front by default
+        build_inference_datalist(path)
     with pytest.raises(FileNotFoundError, match="missing"):
         build_inference_datalist(tmp_path / "missing.nii.gz")
     with pytest.raises(FileNotFoundError, match="gone"):

@@ -118,9 +118,20 @@ def test_latest_checkpoint(tmp_path):
     assert latest_checkpoint(tmp_path, max_epochs=2) is None
 
 
-def test_progress_bar_shows_loss(capsys):
+def test_progress_bar_shows_loss_and_the_run_estimate_on_a_terminal(capsys):
     engine = Engine(lambda e, b: {"loss": torch.tensor(0.25 * b)})
-    TrainingProgressBar().attach(engine)
-    engine.run([1, 2, 3], max_epochs=1)
+    TrainingProgressBar(terminal=True).attach(engine)
+    engine.run([1, 2, 3], max_epochs=2)
     err = capsys.readouterr().err
-    assert "loss=0.75" in err and "3/3" in err
+    assert "loss=0.75" in err and "3/3" in err and "run left=" in err
+
+
+def test_progress_is_logged_when_not_on_a_terminal(caplog):
+    """A log file gets lines, not a redrawn bar: one every log_interval seconds, and one per finished epoch."""
+    engine = Engine(lambda e, b: {"loss": torch.tensor(0.5)})
+    TrainingProgressBar(terminal=False, log_interval=0.0).attach(engine)
+    with caplog.at_level("INFO", logger="monai_tversky"):
+        engine.run([1, 2], max_epochs=3)
+    lines = [r.getMessage() for r in caplog.records if r.name == "monai_tversky"]
+    assert any("epoch 2/3, iteration 2/2, loss 0.5000" in m and "left" in m for m in lines), lines
+    assert sum("took" in m for m in lines) == 2  # epochs 1 and 2 (the run's own end needs no estimate)

@@ -11,7 +11,9 @@ from .datalists import (
     DATALIST_PATH_KEYS,
     build_datalist,
     build_inference_datalist,
+    describe_source,
     load_datalist,
+    resolve_channels,
     save_datalist,
     split_datalist,
 )
@@ -102,6 +104,8 @@ __all__ = [
     "split_datalist",
     "build_datalist",
     "build_inference_datalist",
+    "resolve_channels",
+    "describe_source",
     "DATALIST_LAYOUTS",
     "DATALIST_PATH_KEYS",
     "DATALIST_SECTIONS",

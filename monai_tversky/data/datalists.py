@@ -30,6 +30,8 @@ from .phantom_dataset import generate_phantom_dataset, write_json_atomic
 from .validation import DATALIST_SECTIONS, check_datalist
 
 __all__ = [
+    "resolve_channels",
+    "describe_source",
     "load_datalist",
     "save_datalist",
     "split_datalist",
@@ -186,15 +188,16 @@ def split_datalist(
 def build_datalist(
     dataset_dir: str | os.PathLike | None = None,
     datalist: str | os.PathLike | None = None,
-    modalities: Sequence[str] | None = None,
+    modalities: Sequence[str] | str | None = None,
     layout: str = "auto",
     phantom_dir: str | os.PathLike | None = None,
     phantom_cases: int = 8,
     phantom_shape: Sequence[int] = PHANTOM_SHAPE,
     val_fraction: float = 0.2,
     seed: int = 0,
-    check: bool = True,
+    check: bool | str = True,
     progress: bool = True,
+    label_values: str | Sequence[float] | None = "binary",
 ) -> dict[str, Any]:
     """
     The training data of a bundle, from whichever source is given: a data set folder, a datalist JSON, or (neither)
@@ -214,21 +217,24 @@ def build_datalist(
     Args:
         dataset_dir: a data set folder. Defaults to ``None``.
         datalist: a datalist JSON file. Defaults to ``None``.
-        modalities: channels in order. Defaults to ``None``: the layout's (MSSEG 2016 and the phantom: FLAIR, T1,
-            T1Gd, PD, T2; ISBI 2015: FLAIR, T1, PD, T2; a folder: those every case has; a JSON: its ``"modality"``
-            entry if any, else unchecked).
+        modalities: channels in order, or ``None``/``"auto"`` (the default) for the source's own: MSSEG 2016 and
+            the phantom: FLAIR, T1, T1Gd, PD, T2; ISBI 2015: FLAIR, T1, PD, T2; a folder: those every case has
+            (detected from the file names); a JSON: its ``"modality"`` entry (without one, ``modalities`` must be
+            given).
         layout: one of :data:`DATALIST_LAYOUTS`. Defaults to ``"auto"``.
         phantom_dir: folder of the phantom data set, required when neither source is given. Defaults to ``None``.
         phantom_cases: number of phantom cases. Defaults to 8.
         phantom_shape: spatial size of the phantom cases. Defaults to (128, 224, 256).
         val_fraction: fraction of the cases for validation, in [0, 1). Defaults to 0.2.
         seed: seed of the split and of the phantom. Defaults to 0.
-        check: run :func:`check_datalist` on the result. Defaults to ``True``.
+        check: run :func:`check_datalist` on the result: ``True`` reads every file's voxels (see its
+            ``verify_data``), ``"header"`` only the headers, ``False`` nothing. Defaults to ``True``.
         progress: show a progress bar while generating the phantom. Defaults to ``True``.
+        label_values: what labels must hold (see :func:`check_datalist`). Defaults to ``"binary"``.
 
     Returns:
-        ``{"training": [...], "validation": [...], "modality": {"0": "FLAIR", ...}}`` (``"modality"`` only when
-        the channels are known), items ``{"image": [paths], "label": path, "case_id": str, ...}``.
+        ``{"training": [...], "validation": [...], "modality": {"0": "FLAIR", ...}, "source": str}``, items
+        ``{"image": [paths], "label": path, "case_id": str, ...}``; ``"source"`` says where the cases came from.
 
     Raises:
         ValueError: when both ``dataset_dir`` and ``datalist`` are given, none of the three sources is, ``layout``
@@ -241,7 +247,7 @@ def build_datalist(
         raise ValueError(f"layout must be one of {list(DATALIST_LAYOUTS)} but got {layout!r}.")
     if dataset_dir is not None and datalist is not None:
         raise ValueError(f"give dataset_dir or datalist, not both (got {dataset_dir!r} and {datalist!r}).")
-    channels = None if modalities is None else canonical_modalities(modalities)
+    channels = None if _auto(modalities) else canonical_modalities(modalities)
 
     if datalist is not None:
         loaded = load_datalist(datalist)
@@ -251,10 +257,16 @@ def build_datalist(
         training = loaded.get("training", [])
         if not training:
             raise ValueError(f"datalist {datalist} has no 'training' items.")
+        if channels is None:
+            raise ValueError(
+                f"datalist {datalist} has no \"modality\" entry naming its channels: pass --modalities with the "
+                "channel order of its \"image\" lists, e.g. --modalities \"['FLAIR','T1','T2']\"."
+            )
         if isinstance(loaded.get("validation"), list):
             result = {"training": training, "validation": loaded["validation"]}
         else:
             result = split_datalist(training, val_fraction, seed, group_key="subject_id")
+        source = f"datalist {Path(datalist).expanduser().resolve()}"
     elif dataset_dir is not None:
         chosen = detect_layout(dataset_dir) if layout == "auto" else layout
         if chosen == "msseg2016":
@@ -266,6 +278,7 @@ def build_datalist(
         else:
             items, channels = _folder_cases(dataset_dir, channels, LABEL_ALIASES, require_label=True)
         result = split_datalist(items, val_fraction, seed, group_key="subject_id")
+        source = _dataset_text(chosen, dataset_dir)
     else:
         if phantom_dir is None or phantom_dir == "":
             raise ValueError("give dataset_dir, datalist or phantom_dir (where the synthetic phantom is generated).")
@@ -275,51 +288,163 @@ def build_datalist(
             progress=progress,
         )  # fmt: skip
         result = {"training": generated["training"], "validation": generated["validation"]}
+        source = f"synthetic phantom {Path(phantom_dir).expanduser().resolve()}"
 
     if not result["validation"] and len(result["training"]) == 1 and val_fraction > 0:
         warnings.warn("the data set has a single case: it is used for validation as well as training.", stacklevel=2)
         result["validation"] = list(result["training"])
     if channels is not None:
         result["modality"] = {str(i): m for i, m in enumerate(channels)}
+    result["source"] = source
     if check:
-        check_datalist(result, modalities=channels)
+        check_datalist(result, modalities=channels, verify_data="header" if check == "header" else True,
+                       label_values=label_values)
     return result
+
+
+def resolve_channels(
+    modalities: Sequence[str] | str | None = None,
+    dataset_dir: str | os.PathLike | None = None,
+    datalist: str | os.PathLike | None = None,
+    layout: str = "auto",
+    default: Sequence[str] = PHANTOM_MODALITIES,
+) -> tuple[str, ...]:
+    """
+    The channels a bundle trains on, without building the data: ``modalities`` when given, else the source's own,
+    as :func:`build_datalist` would pick them (MSSEG 2016: its five; ISBI 2015: its four; a folder: those every case
+    has, from the file names; a datalist JSON: its ``"modality"`` entry; no source: ``default``, the phantom's).
+
+    A bundle config sizes its network from this (``in_channels = len(channels)``) and passes it on to
+    :func:`build_datalist`, so both agree.
+
+    Raises:
+        ValueError: when a datalist names no channels and ``modalities`` is not given, or a layout is unknown.
+        FileNotFoundError: when the source does not exist.
+    """
+    if not _auto(modalities):
+        return canonical_modalities(modalities)
+    dataset_dir, datalist = dataset_dir or None, datalist or None
+    if datalist is not None:
+        declared = load_datalist(datalist).get("modality")
+        if isinstance(declared, Mapping) and declared and all(str(k).isdigit() for k in declared):
+            return tuple(str(declared[k]) for k in sorted(declared, key=int))
+        raise ValueError(
+            f"datalist {datalist} has no \"modality\" entry naming its channels: pass --modalities with the "
+            "channel order of its \"image\" lists, e.g. --modalities \"['FLAIR','T1','T2']\"."
+        )
+    if dataset_dir is not None:
+        if layout not in DATALIST_LAYOUTS:
+            raise ValueError(f"layout must be one of {list(DATALIST_LAYOUTS)} but got {layout!r}.")
+        chosen = detect_layout(dataset_dir) if layout == "auto" else layout
+        if chosen == "msseg2016":
+            return tuple(PHANTOM_MODALITIES)
+        if chosen == "isbi2015":
+            return tuple(ISBI2015_MODALITIES)
+        channels = _folder_cases(dataset_dir, None, LABEL_ALIASES, require_label=True)[1]
+        if channels is None:
+            raise ValueError(f"no file in {dataset_dir} is named by a modality: pass --modalities.")
+        return tuple(channels)
+    return tuple(default)
+
+
+def describe_source(
+    dataset_dir: str | os.PathLike | None = None,
+    datalist: str | os.PathLike | None = None,
+    phantom_dir: str | os.PathLike | None = None,
+) -> str:
+    """Where :func:`build_datalist` takes the cases from, in words (as its ``"source"`` entry says)."""
+    if datalist:
+        return f"datalist {Path(datalist).expanduser().resolve()}"
+    if dataset_dir:
+        return _dataset_text(detect_layout(dataset_dir), dataset_dir)
+    return f"synthetic phantom {Path(phantom_dir).expanduser().resolve()}" if phantom_dir else "synthetic phantom"
+
+
+def _dataset_text(layout: str, dataset_dir: str | os.PathLike) -> str:
+    names = {"msseg2016": "MSSEG 2016 data set", "isbi2015": "ISBI 2015 data set", "folder": "folder of cases"}
+    return f"{names.get(layout, layout)} {Path(dataset_dir).expanduser().resolve()}"
+
+
+def _auto(modalities: Sequence[str] | str | None) -> bool:
+    """Whether ``modalities`` asks for the source's own channels (``None``, ``""`` or ``"auto"``)."""
+    return modalities is None or (isinstance(modalities, str) and modalities.strip().lower() in ("", "auto"))
 
 
 def build_inference_datalist(
     source: str | os.PathLike | Sequence[str | os.PathLike],
-    modalities: Sequence[str] | None = None,
+    modalities: Sequence[str] | str | None = None,
     section: str | None = None,
+    check: bool | str = True,
+    require_label: bool = False,
+    label_values: str | Sequence[float] | None = "binary",
 ) -> list[dict[str, Any]]:
     """
-    The cases to run inference on, from a datalist JSON, a folder, one image file or a list of files.
+    The cases to run inference (or evaluation) on, from a datalist JSON, a folder, one image file or a list of files,
+    checked before any voxel is predicted.
 
     - a ``.json`` file: the items of ``section`` of :func:`load_datalist` (default: the first of ``"testing"``,
       ``"test"``, ``"validation"``, ``"training"`` present);
-    - a folder: :func:`folder_datalist` (labels listed when found, not required);
+    - a folder: :func:`folder_datalist` with ``modalities`` (a folder of cases named by modality, or of cases in
+      sub-folders; labels listed when found);
     - one image file: one case, ``{"image": path}`` (a multi-channel file, or a single channel);
     - a list of files: one case whose channels are those files, in order.
 
+    Every item gets a ``case_id`` (the datalist's, else the case folder and file stem), unique within the list, so
+    that outputs named after it never overwrite each other. Then :func:`check_datalist` reads every file (missing,
+    unreadable, corrupt, non-finite voxels, channel count against ``modalities``, image/label geometry).
+
     Args:
         source: see above.
-        modalities: channels in order, for a folder. Defaults to ``None`` (inferred, see :func:`folder_datalist`).
+        modalities: channels in order: for a folder the files to pick, and for every source the channel count the
+            check expects; ``None``/``"auto"`` detects them in a folder and checks no count. Defaults to ``None``.
         section: the JSON section to take. Defaults to ``None`` (see above).
+        check: see :func:`build_datalist`. Defaults to ``True``.
+        require_label: every case must have a label (evaluation). Defaults to ``False``.
+        label_values: what labels must hold (see :func:`check_datalist`). Defaults to ``"binary"``.
 
     Raises:
-        FileNotFoundError: when ``source`` (or a file of a list) does not exist.
-        ValueError: when the JSON has no such section.
+        FileNotFoundError: when ``source`` (or a file it lists) does not exist.
+        ValueError: when the JSON has no such section, a case has no label although ``require_label`` is set, or the
+            check fails (the messages name the files).
     """
+    channels = None if _auto(modalities) else canonical_modalities(modalities)
+    items = _inference_items(source, channels, section)
+    seen: dict[str, int] = {}
+    for item in items:
+        if not item.get("case_id"):
+            image = item["image"][0] if isinstance(item["image"], (list, tuple)) else item["image"]
+            path = Path(str(image))
+            item["case_id"] = f"{path.parent.name}/{_stem(path)}" if path.parent.name else _stem(path)
+        case = str(item["case_id"])
+        seen[case] = seen.get(case, 0) + 1
+        if seen[case] > 1:
+            item["case_id"] = f"{case}_{seen[case]}"
+    if require_label:
+        unlabelled = [str(item["case_id"]) for item in items if not item.get("label")]
+        if unlabelled:
+            raise ValueError(
+                f"evaluation needs a label for every case, but {len(unlabelled)} case(s) of {source} have none: "
+                f"{', '.join(unlabelled[:10])}. Give a datalist with a \"label\" per item, or a folder whose cases "
+                "have a label file (GT, label, mask, consensus, ...)."
+            )
+    if check:
+        check_datalist(items, modalities=channels, verify_data="header" if check == "header" else True,
+                       label_values=label_values)
+    return items
+
+
+def _inference_items(source, channels, section) -> list[dict[str, Any]]:
     if isinstance(source, Sequence) and not isinstance(source, (str, bytes)):
         paths = [Path(p).expanduser() for p in source]
         if not paths:
-            raise ValueError("source lists no file.")
+            raise ValueError("the inference input lists no file.")
         for p in paths:
             if not p.is_file():
                 raise FileNotFoundError(f"image file not found: {p}")
         return [{"image": [str(p.resolve()) for p in paths], "case_id": _stem(paths[0])}]
     path = Path(source).expanduser()
     if path.is_dir():
-        return folder_datalist(path, modalities)
+        return folder_datalist(path, channels)
     if not path.is_file():
         raise FileNotFoundError(f"inference input not found: {path}")
     if path.name.lower().endswith(".json"):
@@ -327,7 +452,7 @@ def build_inference_datalist(
         names = [section] if section else [s for s in ("testing", "test", "validation", "training") if loaded.get(s)]
         if not names or not isinstance(loaded.get(names[0]), list):
             raise ValueError(f"datalist {path} has no {section or 'testing/test/validation/training'!r} list.")
-        return loaded[names[0]]
+        return [dict(item) for item in loaded[names[0]]]
     return [{"image": str(path.resolve()), "case_id": _stem(path)}]
 
 

@@ -296,10 +296,12 @@ def _folder_cases(
         missing = [m for m in channels if m not in files]
         if missing:
             after = f" after the prefix '{prefix}_'" if prefix else ""
+            present = _modalities_in(directory, prefix)
             raise FileNotFoundError(
                 f"case {case_id!r} in {directory} has no image for modalities {missing} "
                 f"(looked for the file names {[a for m in missing for a in targets[m]]}{after}, case-insensitively, "
-                "ending in .nii.gz, .nii, ...)."
+                f"ending in .nii.gz, .nii, ...); it has {present}. Pass --modalities with the channels the model "
+                "takes, in the model's order, or --modalities auto for the channels every case has."
             )
         item: dict[str, Any] = {"image": [str(files[m]) for m in channels]}
         if label_key in files:
@@ -311,6 +313,17 @@ def _folder_cases(
         item["case_id"] = case_id
         items.append(item)
     return items, channels
+
+
+def _modalities_in(directory: Path, prefix: str) -> list[str]:
+    """The known modalities (canonical names, in canonical order) of the case ``prefix`` in ``directory``."""
+    found = set()
+    for path in directory.iterdir():
+        stem = _image_stem(path)
+        parsed = _parse_stem(stem, dict(MODALITY_ALIASES)) if stem is not None else None
+        if parsed is not None and parsed[0] == prefix:
+            found.add(parsed[1])
+    return [m for m in MODALITY_ALIASES if m in found]
 
 
 def detect_layout(dataset_dir: str | os.PathLike) -> str:

@@ -1,10 +1,54 @@
-"""Training machinery for the bundles: hashemi2018's learning-rate schedule, a progress bar, bundle paths."""
+"""Training machinery for the bundles: hashemi2018's learning-rate schedule, progress, bundle paths and run checks."""
 
 from __future__ import annotations
 
 from .bundle_paths import latest_checkpoint, resolve_bundle_root
+from .command_line import check_command_line, lowercase_bool_overrides, none_overrides, reject_none_overrides
+from .error_summary import install_error_summary, root_cause
 from .lesion_report_handler import LesionReportHandler
+from .model_checkpoint import (
+    ModelCheckpointLoader,
+    ModelCheckpointSaver,
+    checkpoint_mismatch,
+    model_channels,
+    model_info_path,
+    read_model_info,
+)
 from .lr_schedule import IntervalDoublingStepLR, interval_doubling_decays
-from .progress import TrainingProgressBar
+from .nonfinite_loss import NonFiniteLossError, StopOnNonFiniteLoss, batch_case_names
+from .progress import EvaluationProgress, TrainingProgressBar, format_duration, stream_is_terminal
+from .run_record import RUN_RECORD, case_ids, record_training_run, resume_checkpoint, run_signature
+from .validation_schedule import PeriodicValidationHandler
 
-__all__ = ["IntervalDoublingStepLR", "LesionReportHandler", "TrainingProgressBar", "interval_doubling_decays", "latest_checkpoint", "resolve_bundle_root"]
+__all__ = [
+    "EvaluationProgress",
+    "ModelCheckpointLoader",
+    "ModelCheckpointSaver",
+    "PeriodicValidationHandler",
+    "RUN_RECORD",
+    "case_ids",
+    "checkpoint_mismatch",
+    "format_duration",
+    "model_channels",
+    "model_info_path",
+    "read_model_info",
+    "record_training_run",
+    "resume_checkpoint",
+    "run_signature",
+    "stream_is_terminal",
+    "IntervalDoublingStepLR",
+    "LesionReportHandler",
+    "NonFiniteLossError",
+    "StopOnNonFiniteLoss",
+    "TrainingProgressBar",
+    "batch_case_names",
+    "check_command_line",
+    "lowercase_bool_overrides",
+    "install_error_summary",
+    "interval_doubling_decays",
+    "latest_checkpoint",
+    "none_overrides",
+    "reject_none_overrides",
+    "resolve_bundle_root",
+    "root_cause",
+]

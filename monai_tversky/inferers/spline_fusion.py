@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import logging
+import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +21,7 @@ from .bspline import _bspline_window, _cached_weight_map, _check_order
 from .window_grid import WindowGrid, padded_window_grid
 
 tqdm, _ = optional_import("tqdm", name="tqdm")
+logger = logging.getLogger("monai_tversky")
 
 __all__ = ["SplineFusionInferer"]
 
@@ -73,7 +77,8 @@ class SplineFusionInferer(Inferer):
         cval: fill value for ``padding_mode="constant"``. Defaults to 0.
         sw_device: device on which the windows are predicted, e.g. ``"cuda"``. Defaults to the input's device.
         device: device of the fused output, e.g. ``"cpu"`` for large volumes. Defaults to the input's device.
-        progress: whether to show a ``tqdm`` progress bar. Defaults to False.
+        progress: whether to show progress over the window batches: a ``tqdm`` bar on a terminal, a log line every
+            30 s otherwise (output redirected to a file). Defaults to False.
         output_index: which output to fuse when the network returns a tuple/list (an index; default 0, the first,
             e.g. the full-resolution output of deep supervision) or a dict (a key; default the only key).
         pad_border: pad by ``roi_size - stride`` on each side (hashemi2018). False pads only to a whole number of
@@ -258,7 +263,7 @@ class SplineFusionInferer(Inferer):
                              device=sw_device)
         output: torch.Tensor | None = None
         starts = range(0, total, self.sw_batch_size)
-        for first in tqdm(starts) if self.progress else starts:
+        for first in _progress(starts, self.progress):
             index = [divmod(i, num_windows) for i in range(first, min(first + self.sw_batch_size, total))]
             for k, (b, w) in enumerate(index):
                 in_padded, inside, local, border = windows[w]
@@ -341,6 +346,32 @@ class SplineFusionInferer(Inferer):
                 "it must keep the batch and spatial sizes, (n, C_out, *roi_size)."
             )
         return out.as_tensor() if isinstance(out, MetaTensor) else out
+
+
+def _progress(batches: Sequence[int], show: bool, log_interval: float = 30.0):
+    """The window batches, with a tqdm bar on a terminal, or a log line every ``log_interval`` s elsewhere (a log
+    file gets no use of a bar that redraws itself)."""
+    if not show:
+        yield from batches
+        return
+    if _stderr_is_terminal():
+        yield from tqdm(batches, desc="windows")
+        return
+    start = last = time.perf_counter()
+    for done, first in enumerate(batches):
+        yield first
+        now = time.perf_counter()
+        if now - last >= log_interval and done + 1 < len(batches):
+            last = now
+            left = (now - start) / (done + 1) * (len(batches) - done - 1)
+            logger.info(f"sliding window: {done + 1}/{len(batches)} window batches, about {left / 60:.1f} min left")
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _divide_by_weight_sum(

@@ -222,6 +222,9 @@ class LesionMetric(CumulativeIterationMetric):
         results: list[torch.Tensor | tuple[torch.Tensor, torch.Tensor]] = []
         for k in range(len(self.metric_name)):
             f, not_nans = do_metric_reduction(data[..., k].clone(), reduction or self.reduction)
+            # MONAI's reduction returns 0 where every value is NaN (e.g. PPV when no case has a predicted lesion);
+            # the per-case CSV says NaN there, and so does this (the console prints what the CSV holds)
+            f = torch.where(not_nans > 0, f, torch.full_like(f, float("nan"))) if f.is_floating_point() else f
             results.append((f, not_nans) if self.get_not_nans else f)
         return results[0] if self._single_name else results
 

@@ -276,7 +276,7 @@ class PatchDenseNet3D(nn.Module):
             export and ``torch.compile``, which see the plain network. Defaults to True.
 
     Raises:
-        TypeError: when an integer argument is not an int.
+        TypeError: when an integer argument is not an int, or ``memory_efficient``/``fast_eval`` is not a bool.
         ValueError: when an integer argument is below its minimum (1), ``compression`` is not in (0, 1] or
             ``dropout_prob`` is not in [0, 1).
 
@@ -324,9 +324,12 @@ class PatchDenseNet3D(nn.Module):
         if not 0.0 <= float(dropout_prob) < 1.0:
             raise ValueError(f"dropout_prob must be in [0, 1), got {dropout_prob}.")
 
+        for name, value in (("memory_efficient", memory_efficient), ("fast_eval", fast_eval)):
+            if not isinstance(value, bool):  # a command-line "false" arrives as a (true) string
+                raise TypeError(f"{name} must be True or False, got {value!r}.")
         spatial_dims = 3
-        self.memory_efficient = bool(memory_efficient)
-        self.fast_eval = bool(fast_eval)
+        self.memory_efficient = memory_efficient
+        self.fast_eval = fast_eval
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.input_stride = input_stride
