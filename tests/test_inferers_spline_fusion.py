@@ -88,6 +88,7 @@ def test_identity_network_with_size_one_axes(shape, roi, fusion, tta):
     torch.testing.assert_close(out, x, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("fusion,tta", list(itertools.product(FUSIONS, [None, "rot180"])))
 def test_windows_on_cuda_output_on_cpu_equals_all_cpu(fusion, tta):
