@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--val-interval", type=int, default=20,
                         help="epochs between validations; the best validation Dice is the checkpoint (default 20)")
     parser.add_argument("--patch", type=int, default=32, help="cubic training patch and inference window size")
-    parser.add_argument("--tta", default="None", help="test-time augmentation of the evaluations (None or rot180)")
+    parser.add_argument("--tta", default="none", help="test-time augmentation of the evaluations (none or rot180)")
     parser.add_argument("--quick", action="store_true", help="tiny phantom and network (checks that it runs)")
     args = parser.parse_args()
     work = args.work.resolve()

@@ -1,5 +1,5 @@
-"""The msseg bundle's metadata as the model zoo's CI checks it, offline: ``verify_metadata`` against the shipped
-schema, ``verify_net_in_out``, and the agreement of metadata.json with the configs it describes."""
+"""Every bundle's metadata as the model zoo's CI checks it, offline: ``verify_metadata`` against the shipped schema,
+``verify_net_in_out``, and the agreement of metadata.json with the configs it describes."""
 
 from __future__ import annotations
 
@@ -15,16 +15,22 @@ from monai.bundle import ConfigParser, verify_metadata, verify_net_in_out
 
 import monai_tversky
 
-REPO = Path(__file__).resolve().parent.parent
-BUNDLE = REPO / "bundles" / "msseg"
-META = BUNDLE / "configs" / "metadata.json"
+from bundle_catalog import BUNDLE_NAMES, REPO, bundle_dir, tiny_network
+
 SCHEMA_DIR = REPO / "ci" / "schemas"
-TINY = json.loads((REPO / "ci" / "msseg_tiny_overrides.json").read_text())
-TINY_NET = {k: v for k, v in TINY.items() if k.startswith("network_def#")}
 
 
-def _metadata() -> dict:
-    return json.loads(META.read_text())
+@pytest.fixture(params=BUNDLE_NAMES)
+def name(request) -> str:
+    return request.param
+
+
+def _meta_file(name: str) -> Path:
+    return bundle_dir(name) / "configs" / "metadata.json"
+
+
+def _metadata(name: str) -> dict:
+    return json.loads(_meta_file(name).read_text())
 
 
 def _schema_path(metadata: dict) -> Path:
@@ -49,8 +55,8 @@ def offline(monkeypatch):
     monkeypatch.setattr(monai.apps.utils, "_download_with_progress", no_download)
 
 
-def test_schema_is_cached_verbatim_and_is_a_valid_json_schema():
-    metadata = _metadata()
+def test_schema_is_cached_verbatim_and_is_a_valid_json_schema(name):
+    metadata = _metadata(name)
     schema_path = _schema_path(metadata)
     assert schema_path.is_file(), f"{metadata['schema']} is not cached in ci/schemas"
     assert hashlib.sha256(schema_path.read_bytes()).hexdigest() == _pinned_sha256(schema_path.name)
@@ -61,11 +67,11 @@ def test_schema_is_cached_verbatim_and_is_a_valid_json_schema():
         assert key in schema["required"]
 
 
-def test_verify_metadata_passes_offline(offline):
-    metadata = _metadata()
+def test_verify_metadata_passes_offline(offline, name):
+    metadata = _metadata(name)
     schema_path = _schema_path(metadata)
     verify_metadata(
-        meta_file=str(META),
+        meta_file=str(_meta_file(name)),
         filepath=str(schema_path),
         hash_val=_pinned_sha256(schema_path.name),
         hash_type="sha256",
@@ -106,8 +112,8 @@ def _set(path: list, value):
     ids=["no-network_data_format", "no-numpy_version", "int-version", "str-references", "no-value_range",
          "str-num_channels", "float-spatial_shape"],
 )
-def test_verify_metadata_rejects_a_broken_copy(tmp_path, offline, mutate):
-    metadata = _metadata()
+def test_verify_metadata_rejects_a_broken_copy(tmp_path, offline, mutate, name):
+    metadata = _metadata(name)
     broken = copy.deepcopy(metadata)
     mutate(broken)
     meta_file = tmp_path / "metadata.json"
@@ -123,9 +129,10 @@ def test_verify_metadata_rejects_a_broken_copy(tmp_path, offline, mutate):
 
 
 @pytest.mark.parametrize("config", ["train.json", "inference.json"])
-def test_metadata_describes_the_configs(config):
+def test_metadata_describes_the_configs(config, name):
     """What the zoo's CI cannot see: metadata.json agrees with the network and data the configs build."""
-    metadata = _metadata()
+    BUNDLE = bundle_dir(name)
+    metadata = _metadata(name)
     assert metadata["version"] in metadata["changelog"]
     assert metadata["required_packages_version"]["monai-tversky"] == monai_tversky.__version__
     assert "monai-label" in metadata["supported_apps"]
@@ -144,37 +151,38 @@ def test_metadata_describes_the_configs(config):
     assert image["is_patch_data"] is True
 
 
-def test_verify_net_in_out_tiny_network(offline):
+def test_verify_net_in_out_tiny_network(offline, name):
     """MONAI's verify_net_in_out on the bundle with a tiny network_def (the paper's is tested below, slow)."""
     verify_net_in_out(
         net_id="network_def",
-        meta_file=str(META),
-        config_file=str(BUNDLE / "configs" / "inference.json"),
+        meta_file=str(_meta_file(name)),
+        config_file=str(bundle_dir(name) / "configs" / "inference.json"),
         device="cpu",
-        bundle_root=str(BUNDLE),
-        **TINY_NET,
+        bundle_root=str(bundle_dir(name)),
+        **tiny_network(name),
     )
 
 
-def test_verify_net_in_out_detects_a_channel_mismatch():
+def test_verify_net_in_out_detects_a_channel_mismatch(name):
+    wrong = _metadata(name)["network_data_format"]["outputs"]["pred"]["num_channels"] + 1
     with pytest.raises(ValueError, match="output channel number"):
         verify_net_in_out(
             net_id="network_def",
-            meta_file=str(META),
-            config_file=str(BUNDLE / "configs" / "inference.json"),
+            meta_file=str(_meta_file(name)),
+            config_file=str(bundle_dir(name) / "configs" / "inference.json"),
             device="cpu",
-            bundle_root=str(BUNDLE),
-            **{**TINY_NET, "_meta_#network_data_format#outputs#pred#num_channels": 2},
+            bundle_root=str(bundle_dir(name)),
+            **{**tiny_network(name), "_meta_#network_data_format#outputs#pred#num_channels": wrong},
         )
 
 
 @pytest.mark.slow
-def test_verify_net_in_out_paper_network(offline):
-    """The paper-size PatchDenseNet3D on a 64^3 five-channel patch, exactly as the zoo's CI runs it (~10 s on CPU)."""
+def test_verify_net_in_out_paper_network(offline, name):
+    """The paper-size network on one input of the declared size, exactly as the zoo's CI runs it."""
     verify_net_in_out(
         net_id="network_def",
-        meta_file=str(META),
-        config_file=str(BUNDLE / "configs" / "inference.json"),
+        meta_file=str(_meta_file(name)),
+        config_file=str(bundle_dir(name) / "configs" / "inference.json"),
         device="cpu",
-        bundle_root=str(BUNDLE),
+        bundle_root=str(bundle_dir(name)),
     )
