@@ -7,8 +7,10 @@ dropped as the inferer drops them):
 - ``plain``: the network as it ran before ``fast_eval`` (``fast_eval=False``), under ``torch.no_grad()`` as
   MONAI's ``SupervisedEvaluator`` runs it: the reference (1.00).
 - ``fast_eval``: batch norm folded into the convolutions, channels-last (``channels_last_3d``) on the CPU, the
-  classifier applied per level: what the bundles run now (on by default).
-- ``fast_eval + inference_mode``: the same under ``torch.inference_mode()`` instead of ``no_grad``.
+  classifier applied per level (on by default).
+- ``fast_eval + inference_mode``: the same under ``torch.inference_mode()`` instead of ``no_grad``: the bundles'
+  path (``SplineFusionInferer`` runs the network in inference mode when autograd is off, as it is in MONAI's
+  evaluators).
 - ``fast_eval + bf16``: the same under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (an option, not the default:
   it changes the probabilities by up to ~1e-2).
 

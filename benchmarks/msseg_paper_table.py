@@ -2,10 +2,10 @@
 uniform vs B-spline patch fusion (DSC, sensitivity, specificity, F2, APR), plus the PR curves of every run on one
 plot (hashemi2018 Fig. 6).
 
-Everything runs through the bundle's own commands, as a user would: ``configs/train.json`` once per β (same phantom,
-seed, patch size and epochs; only ``--f_beta`` differs), then ``configs/inference.json`` + ``configs/evaluate.json``
-once per checkpoint and fusion mode on the phantom's validation cases. Each step is skipped when its output is
-already there, so an interrupted run continues where it stopped.
+Everything runs through the bundle's own commands, as a user would (``bundle_runs.py``): ``configs/train.json`` once
+per β (same phantom, seed, patch size and epochs; only ``--f_beta`` differs), then ``configs/inference.json`` +
+``configs/evaluate.json`` once per checkpoint and fusion mode on the phantom's validation cases. Each step is skipped
+when its output is already there, so an interrupted run continues where it stopped.
 
     python benchmarks/msseg_paper_table.py --work /tmp/msseg_table              # the model card's table
     # a few minutes, checks that it runs:
@@ -17,30 +17,15 @@ The figures go to ``<work>/table.md`` (and stdout) and ``<work>/pr_curves.png``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from monai_tversky.metrics import PrecisionRecallHistogram, save_precision_recall_plot
+from bundle_runs import Timings, evaluate, percent, read_pr_curve, read_summary, save_pr_figure, train
 
-REPO = Path(__file__).resolve().parents[1]
-BUNDLE = REPO / "bundles" / "msseg"
+BUNDLE = "msseg"
 COLUMNS = [("dsc", "DSC"), ("sensitivity", "Sensitivity"), ("specificity", "Specificity"), ("f2", "F2"),
            ("apr", "APR (per case)"), ("apr_pooled", "APR (pooled)"), ("ltpr", "LTPR"), ("lfpr", "LFPR")]
 FUSION_NAMES = {"tile": "tiling", "uniform": "uniform", "spline": "spline"}
-
-
-def _run(cmd: list[str], log: Path) -> float:
-    print("$ " + " ".join(cmd), flush=True)
-    t0 = time.perf_counter()
-    with open(log, "w") as f:
-        result = subprocess.run(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        sys.exit(f"command failed (exit {result.returncode}); see {log}")
-    return time.perf_counter() - t0
 
 
 def _overrides(args: argparse.Namespace, work: Path) -> list[str]:
@@ -49,11 +34,6 @@ def _overrides(args: argparse.Namespace, work: Path) -> list[str]:
         out += ["--phantom_shape", "[48,64,64]", "--phantom_cases", "5",
                 "--network_def#num_blocks", "2", "--network_def#growth_rate", "4"]
     return out
-
-
-def _summary(path: Path) -> dict[str, str]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return {row["metric"]: row for row in csv.DictReader(f)}
 
 
 def main() -> None:
@@ -70,37 +50,26 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    bundle_run = [sys.executable, "-m", "monai.bundle", "run"]
     common = _overrides(args, work)
-    timings: dict[str, float] = {}
+    timings = Timings()
 
+    models = {}
     for beta in args.betas:
-        run = work / f"beta{beta:g}"
-        run.mkdir(exist_ok=True)
-        if not (run / "models" / "model.pt").is_file() or not (run / "train.done").is_file():
-            timings[f"train beta {beta:g}"] = _run([
-                *bundle_run, "--config_file", str(BUNDLE / "configs" / "train.json"), "--f_beta", str(beta),
-                "--ckpt_dir", str(run / "models"), "--output_dir", str(run / "train"), *common,
-                "--max_epochs", str(args.epochs), "--val_interval", str(args.val_interval), "--num_workers", "0",
-            ], run / "train.log")
-            (run / "train.done").write_text("done\n")
+        models[beta] = train(BUNDLE, work / f"beta{beta:g}", [
+            "--f_beta", str(beta), *common, "--max_epochs", str(args.epochs), "--val_interval", str(args.val_interval),
+            "--num_workers", "0",
+        ], timings, f"train beta {beta:g}")  # fmt: skip
 
     rows, curves = [], {}
     for beta in args.betas:
         run = work / f"beta{beta:g}"
         for fusion in args.fusions:
-            report = run / f"eval_{fusion}" / "report"
-            if not (report / "summary.csv").is_file():
-                timings[f"evaluate beta {beta:g} {fusion}"] = _run([
-                    *bundle_run, "--config_file",
-                    str([str(BUNDLE / "configs" / "inference.json"), str(BUNDLE / "configs" / "evaluate.json")]),
-                    "--ckpt_path", str(run / "models" / "model.pt"), "--output_dir", str(run / f"eval_{fusion}"),
-                    "--fusion", fusion, "--tta", args.tta, "--f_beta_of_checkpoint", str(beta), *common,
-                ], run / f"eval_{fusion}.log")
-            summary = _summary(report / "summary.csv")
+            report = evaluate(BUNDLE, models[beta], run / f"eval_{fusion}", [
+                "--fusion", fusion, "--tta", args.tta, "--f_beta_of_checkpoint", str(beta), *common,
+            ], timings, f"evaluate beta {beta:g} {fusion}")  # fmt: skip
+            summary = read_summary(report)
             rows.append((beta, fusion, summary))
-            curves[f"β = {beta:g}, {FUSION_NAMES[fusion]}"] = PrecisionRecallHistogram.load_csv(
-                report / "pr_histogram.csv")
+            curves[f"β = {beta:g}, {FUSION_NAMES[fusion]}"] = read_pr_curve(report)
 
     n_cases = rows[0][2]["dsc"]["n"] if rows else "0"
     lines = [
@@ -112,20 +81,15 @@ def main() -> None:
         "|---|---|" + "---|" * len(COLUMNS),
     ]
     for beta, fusion, summary in rows:
-        cells = []
-        for key, _ in COLUMNS:
-            mean = float(summary[key]["mean"])
-            cells.append(f"{100 * mean:.2f}")
+        cells = [percent(summary, key) for key, _ in COLUMNS]
         lines.append(f"| {beta:g} | {FUSION_NAMES[fusion]} | " + " | ".join(cells) + " |")
     if timings:
-        steps = ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items())
-        lines += ["", f"wall time of the steps run now: {steps}"]
+        lines += ["", timings.line()]
     text = "\n".join(lines)
     (work / "table.md").write_text(text + "\n")
     print(text)
     if curves:
-        path = save_precision_recall_plot(work / "pr_curves.png", curves,
-                                          title="msseg, phantom validation set")
+        path = save_pr_figure(work / "pr_curves.png", curves, title="msseg, phantom validation set")
         print(f"PR curves: {path}")
 
 

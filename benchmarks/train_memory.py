@@ -47,14 +47,17 @@ DEFAULT_VARIANTS = {
 _BAR = re.compile(r"train(?: \[(\d+)/\d+\])?: \[(\d+)/(\d+)\]")
 
 
-def run_variant(bundle: str, overrides: list[str], max_epochs: int, iterations: int | None, interval: float) -> dict:
-    """Run one training job; return its peak memory (MiB), iteration times (s) and exit status."""
+def run_variant(
+    bundle: str, overrides: list[str], max_epochs: int | None, iterations: int | None, interval: float
+) -> dict:
+    """Run one training job; return its peak memory (MiB), iteration times (s) and exit status. ``max_epochs`` None:
+    the command exactly as the README gives it (outputs into the bundle, the config's epochs)."""
     work = Path(tempfile.mkdtemp(prefix=f"{bundle}_memory_"))
-    command = [
-        sys.executable, "-m", "monai.bundle", "run", "--config_file", f"bundles/{bundle}/train.json",
-        "--ckpt_dir", str(work / "models"), "--output_dir", str(work / "output"), "--max_epochs", str(max_epochs),
-        *overrides,
-    ]
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"bundles/{bundle}/train.json"]
+    if max_epochs is not None:
+        command += ["--ckpt_dir", str(work / "models"), "--output_dir", str(work / "output"), "--max_epochs",
+                    str(max_epochs)]
+    command += overrides
     # a pseudo-terminal, as a user's shell: the progress bar (tqdm) draws only on a terminal
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # 160 columns: tqdm draws its bar
@@ -112,6 +115,9 @@ def main() -> None:
                         help="NAME=OVERRIDES (shell-quoted bundle overrides); repeat for several. Default: the "
                              "bundle's comparison (msseg: --memory_efficient False vs the default)")
     parser.add_argument("--max-epochs", type=int, default=1)
+    parser.add_argument("--verbatim", action="store_true",
+                        help="run the README's command exactly (no --ckpt_dir/--output_dir/--max_epochs added; it "
+                             "writes into the bundle): stop it with --iterations")
     parser.add_argument("--iterations", type=int, default=None, help="stop each run after this many iterations")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--interval", type=float, default=1.0, help="memory sampling interval (s)")
@@ -119,11 +125,16 @@ def main() -> None:
     variants = args.variant or DEFAULT_VARIANTS.get(args.bundle, ["default="])
     parsed = [(v.split("=", 1)[0], shlex.split(v.split("=", 1)[1] if "=" in v else "")) for v in variants]
     results: dict[str, list[dict]] = {name: [] for name, _ in parsed}
-    print(f"python -m monai.bundle run --config_file bundles/{args.bundle}/train.json --max_epochs {args.max_epochs}"
-          f" (+ temporary --ckpt_dir/--output_dir); {os.cpu_count()} CPUs")
+    if args.verbatim:
+        print(f"python -m monai.bundle run --config_file bundles/{args.bundle}/train.json (verbatim); "
+              f"{os.cpu_count()} CPUs")
+    else:
+        print(f"python -m monai.bundle run --config_file bundles/{args.bundle}/train.json --max_epochs "
+              f"{args.max_epochs} (+ temporary --ckpt_dir/--output_dir); {os.cpu_count()} CPUs")
     for r in range(args.rounds):
         for name, overrides in parsed:
-            result = run_variant(args.bundle, overrides, args.max_epochs, args.iterations, args.interval)
+            result = run_variant(args.bundle, overrides, None if args.verbatim else args.max_epochs, args.iterations,
+                                 args.interval)
             results[name].append(result)
             t = statistics.median(result["times"]) if result["times"] else float("nan")
             print(f"round {r + 1} {name:>18}: exit {result['status']}, main process peak RSS "

@@ -15,10 +15,30 @@ def bundle_dir(name: str) -> Path:
     return REPO / "bundles" / name
 
 
+def tiny_overrides_file(name: str) -> Path:
+    """``ci/<name>_tiny_overrides.json``: what ``ci/smoke_bundle`` passes as ``--args_file``."""
+    return REPO / "ci" / f"{name}_tiny_overrides.json"
+
+
 def tiny_overrides(name: str) -> dict:
     """The bundle's CI overrides (tiny network and phantom): ``ci/<name>_tiny_overrides.json``."""
-    return json.loads((REPO / "ci" / f"{name}_tiny_overrides.json").read_text())
+    return json.loads(tiny_overrides_file(name).read_text())
+
+
+#: top-level keys a bundle's network_def takes its size from (focal_tversky: ``features``, the maps per level)
+NETWORK_SIZE_KEYS = ("features",)
 
 
 def tiny_network(name: str) -> dict:
-    return {k: v for k, v in tiny_overrides(name).items() if k.startswith("network_def#")}
+    """The overrides of ``tiny_overrides`` that shrink the network: ``network_def#...`` ids and size keys."""
+    return {k: v for k, v in tiny_overrides(name).items() if k.startswith("network_def#") or k in NETWORK_SIZE_KEYS}
+
+
+def metadata(name: str) -> dict:
+    return json.loads((bundle_dir(name) / "configs" / "metadata.json").read_text())
+
+
+def input_channels(name: str) -> list[str]:
+    """The channels the bundle's network takes, in order (metadata.json's ``channel_def`` of the input image)."""
+    channel_def = metadata(name)["network_data_format"]["inputs"]["image"]["channel_def"]
+    return [channel_def[str(i)] for i in range(len(channel_def))]

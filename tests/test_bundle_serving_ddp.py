@@ -1,4 +1,4 @@
-"""``multi_gpu_train.json``: the msseg bundle under ``torchrun`` with DistributedDataParallel, on the CPU with gloo."""
+"""``multi_gpu_train.json``: every bundle under ``torchrun`` with DistributedDataParallel, on the CPU with gloo."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 
-REPO = Path(__file__).resolve().parent.parent
-CONFIGS = REPO / "bundles" / "msseg" / "configs"
-TINY = json.loads((REPO / "ci" / "msseg_tiny_overrides.json").read_text())
+from bundle_catalog import BUNDLE_NAMES, REPO, bundle_dir, tiny_network, tiny_overrides_file
 
 
-def test_override_is_zoo_style():
+@pytest.mark.parametrize("name", BUNDLE_NAMES)
+def test_override_is_zoo_style(name):
     """Merged over train.json the way `--config_file "[train, multi_gpu_train]"` merges them."""
+    CONFIGS = bundle_dir(name) / "configs"
     parser = ConfigParser()
     parser.read_config([str(CONFIGS / "train.json"), str(CONFIGS / "multi_gpu_train.json")])
     assert parser["network"]["_target_"] == "torch.nn.parallel.DistributedDataParallel"
@@ -41,12 +41,13 @@ def test_override_is_zoo_style():
 
 
 @pytest.mark.slow
-def test_torchrun_two_processes_gloo(tmp_path):
+@pytest.mark.parametrize("name", BUNDLE_NAMES)
+def test_torchrun_two_processes_gloo(tmp_path, name):
+    CONFIGS = bundle_dir(name) / "configs"
     out, models = tmp_path / "output", tmp_path / "models"
-    overrides = {**TINY, "batch_size": 1}  # 2 training cases: 2 iterations alone, 1 per process when split in two
-    args = []
-    for key, value in overrides.items():
-        args += [f"--{key}", "None" if value is None else json.dumps(value)]
+    # the tiny overrides as ci/smoke_bundle passes them; 2 training cases: 2 iterations alone, 1 per process when
+    # split in two
+    args = ["--args_file", str(tiny_overrides_file(name)), "--batch_size", "1"]
     config = f"['{CONFIGS / 'train.json'}','{CONFIGS / 'multi_gpu_train.json'}']"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2"]
     cmd += ["-m", "monai.bundle", "run", "--config_file", config, "--output_dir", str(out), "--ckpt_dir", str(models)]
@@ -64,9 +65,8 @@ def test_torchrun_two_processes_gloo(tmp_path):
     # the best model is saved unwrapped (no DDP "module." prefix): it loads into the plain network
     parser = ConfigParser()
     parser.read_config(str(CONFIGS / "inference.json"))
-    for key, value in TINY.items():
-        if key.startswith("network_def#"):
-            parser[key] = value
+    for key, value in tiny_network(name).items():
+        parser[key] = value
     net = parser.get_parsed_content("network_def")
     net.load_state_dict(torch.load(models / "model.pt", weights_only=True), strict=True)
     assert set(checkpoint["model"]) == set(net.state_dict())

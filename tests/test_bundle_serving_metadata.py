@@ -147,8 +147,12 @@ def test_metadata_describes_the_configs(config, name):
     assert [image["channel_def"][str(i)] for i in range(len(modalities))] == list(modalities)
     assert pred["num_channels"] == parser.get_parsed_content("network_def#out_channels")
     assert len(pred["channel_def"]) == pred["num_channels"]
-    assert image["spatial_shape"] == pred["spatial_shape"] == list(parser.get_parsed_content("patch_size"))
-    assert image["is_patch_data"] is True
+    # a patch-based bundle's network sees patches of its patch_size; a whole-image bundle's (focal_tversky) sees
+    # whole images resized to its spatial_size, and has no patch_size
+    patches = "patch_size" in parser.config
+    assert image["is_patch_data"] is pred["is_patch_data"] is patches
+    size = parser.get_parsed_content("patch_size" if patches else "spatial_size")
+    assert image["spatial_shape"] == pred["spatial_shape"] == list(size)
 
 
 def test_verify_net_in_out_tiny_network(offline, name):

@@ -1,4 +1,4 @@
-"""The msseg bundle loaded the way MONAI Label loads a bundle, without installing monailabel (it pins many packages).
+"""Every bundle loaded the way MONAI Label loads a bundle, without installing monailabel (it pins many packages).
 
 The calls below replicate, step by step, MONAI Label's
 
@@ -8,10 +8,11 @@ The calls below replicate, step by step, MONAI Label's
 - ``BundleTrainTask`` (``monailabel/tasks/train/bundle.py``: ``__init__``, ``_partition_datalist``,
   ``_load_checkpoint``, ``__call__``, ``run_single_gpu``).
 
-MONAI Label serves one image file per case from its datastore, so the images here are 4D NIfTI files holding the five
-channels (FLAIR, T1, T1Gd, PD, T2) in the order of metadata.json's ``channel_def``. The bundle copy is configured
-with the tiny network of ``ci/msseg_tiny_overrides.json`` by editing its config files, as a user customising a bundle
-would; MONAI Label itself then overrides only what it overrides.
+MONAI Label serves one image file per case from its datastore, so the images here are 4D NIfTI files holding the
+bundle's channels (msseg: FLAIR, T1, T1Gd, PD, T2; tversky_unet3d: T1, T2, FLAIR) in the order of metadata.json's
+``channel_def``, or, for a 2D bundle (focal_tversky), PNG files as MONAI Label serves 2D studies (RGB or grayscale,
+with 0/255 label PNGs). The bundle copy is configured with the tiny network of ``ci/<bundle>_tiny_overrides.json`` by editing
+its config files, as a user customising a bundle would; MONAI Label itself then overrides only what it overrides.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ import pytest
 import torch
 from monai.bundle import ConfigItem, ConfigParser
 from monai.data import partition_dataset
-from monai.transforms import Activationsd, Compose, SaveImaged
+from monai.transforms import Activationsd, AsDiscreted, Compose, SaveImaged
 
-from monai_tversky.data import generate_phantom_dataset
+from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-BUNDLE = REPO / "bundles" / "msseg"
-TINY = json.loads((REPO / "ci" / "msseg_tiny_overrides.json").read_text())
+from monai_tversky.data import PHANTOM2D_CHANNELS, generate_phantom_dataset, generate_phantom_dataset_2d
+
+from bundle_catalog import BUNDLE_NAMES, bundle_dir, input_channels, metadata, tiny_overrides
+
 DEVICE = "cpu"  # what monailabel.utils.others.generic.name_to_device returns without CUDA
 
 
@@ -51,13 +53,13 @@ def _configure(config_file: Path, overrides: dict) -> None:
     ConfigParser.export_config_file(parser.config, str(config_file), indent=4)
 
 
-def _make_bundle(dest: Path) -> Path:
-    """A copy of the msseg bundle (configs only, no symlinks, no outputs) configured tiny, with a tiny model.pt."""
-    bundle = dest / "msseg"
+def _make_bundle(dest: Path, name: str) -> Path:
+    """A copy of the bundle (configs only, no symlinks, no outputs) configured tiny, with a tiny model.pt."""
+    bundle = dest / name
     (bundle / "models").mkdir(parents=True)
-    shutil.copytree(BUNDLE / "configs", bundle / "configs", symlinks=True)
-    for name in ("inference.json", "train.json"):
-        _configure(bundle / "configs" / name, TINY)
+    shutil.copytree(bundle_dir(name) / "configs", bundle / "configs", symlinks=True)
+    for config in ("inference.json", "train.json"):
+        _configure(bundle / "configs" / config, tiny_overrides(name))
     parser = ConfigParser()
     parser.read_config(str(bundle / "configs" / "inference.json"))
     torch.manual_seed(0)
@@ -72,10 +74,38 @@ def _make_bundle(dest: Path) -> Path:
     return bundle
 
 
-def _make_datastore(dest: Path, num_cases: int = 3) -> list[dict]:
-    """MONAI Label datastore items: one 4D NIfTI image (channels last) and one label file per case."""
+def _spatial_dims(name: str) -> int:
+    """2 or 3: the dimensionality of the bundle's input (metadata.json's ``spatial_shape``, MONAI Label's
+    ``dimension``)."""
+    return len(metadata(name)["network_data_format"]["inputs"]["image"]["spatial_shape"])
+
+
+def _make_datastore_2d(dest: Path, name: str, num_cases: int) -> list[dict]:
+    """MONAI Label datastore items of a 2D bundle: one PNG image (RGB or grayscale) and one 0/255 label PNG per case."""
+    kind = next(k for k, channels in PHANTOM2D_CHANNELS.items() if list(channels) == input_channels(name))
+    phantom = generate_phantom_dataset_2d(
+        dest / "phantom", num_cases=num_cases, kind=kind, shape=tiny_overrides(name)["phantom_shape"], seed=0,
+        val_fraction=0.0, progress=False,
+    )
+    images, labels = dest / "datastore", dest / "datastore" / "labels" / "final"
+    labels.mkdir(parents=True)
+    items = []
+    for case in phantom["training"]:
+        image, label = images / f"{case['case_id']}.png", labels / f"{case['case_id']}.png"
+        shutil.copyfile(case["image"], image)
+        shutil.copyfile(case["label"], label)
+        items.append({"image": str(image), "label": str(label)})
+    return items
+
+
+def _make_datastore(dest: Path, name: str, num_cases: int = 3) -> list[dict]:
+    """MONAI Label datastore items: one 4D NIfTI image (the bundle's channels, last) and one label file per case
+    (a 2D bundle: PNG files)."""
+    if _spatial_dims(name) == 2:
+        return _make_datastore_2d(dest, name, num_cases)
     phantom = generate_phantom_dataset(
-        dest / "phantom", num_cases=num_cases, shape=TINY["phantom_shape"], seed=0, val_fraction=0.0, progress=False
+        dest / "phantom", num_cases=num_cases, shape=tiny_overrides(name)["phantom_shape"],
+        modalities=input_channels(name), seed=0, val_fraction=0.0, progress=False,
     )
     images, labels = dest / "datastore", dest / "datastore" / "labels" / "final"
     labels.mkdir(parents=True)
@@ -91,10 +121,14 @@ def _make_datastore(dest: Path, num_cases: int = 3) -> list[dict]:
     return items
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    root = tmp_path_factory.mktemp("monailabel")
-    return SimpleNamespace(root=root, bundle=_make_bundle(root), datastore=_make_datastore(root))
+@pytest.fixture(scope="module", params=BUNDLE_NAMES)
+def served(request, tmp_path_factory):
+    name = request.param
+    root = tmp_path_factory.mktemp(f"monailabel_{name}")
+    return SimpleNamespace(
+        name=name, root=root, bundle=_make_bundle(root, name), datastore=_make_datastore(root, name),
+        tiny=tiny_overrides(name), dims=_spatial_dims(name),
+    )
 
 
 def _load_bundle_config(path: str, config: str) -> ConfigParser:
@@ -157,8 +191,13 @@ def test_infer_task(served, tmp_path):
     key_pred, pred = next(iter(metadata["network_data_format"]["outputs"].items()))
     assert (key_image, key_pred) == ("image", "pred")  # BasicInferTask's input_key and output_label_key
     labels = {v.lower(): int(k) for k, v in pred.get("channel_def", {}).items() if v.lower() != "background"}
-    assert len(labels) == pred["num_channels"] == 1
-    assert len(image["spatial_shape"]) == 3  # MONAI Label's `dimension`
+    assert list(labels) == ["lesion"]  # one label served, whether the network has a background channel or not
+    assert pred["num_channels"] == len(pred["channel_def"])
+    with torch.no_grad():  # the network's output channels are the ones metadata.json declares
+        assert copy.deepcopy(network).eval()(torch.zeros(1, image["num_channels"], *[16] * served.dims)).shape[
+            1
+        ] == len(pred["channel_def"])
+    assert len(image["spatial_shape"]) == served.dims  # MONAI Label's `dimension`: 3, or 2 for PNG studies
     assert image["num_channels"] == len(image["channel_def"])
 
     # --- BasicInferTask.__call__ -> pre_transforms, run_inferer, post_transforms
@@ -168,7 +207,7 @@ def test_infer_task(served, tmp_path):
     assert pre, "no preprocessing in inference.json"
     for t in pre:  # LoadImaged is wrapped in LoadImageTensord, which calls it unchanged for a file path
         data = t(data)
-    assert tuple(data["image"].shape) == (image["num_channels"], *TINY["phantom_shape"])
+    assert tuple(data["image"].shape) == (image["num_channels"], *served.tiny["phantom_shape"])
 
     inferer = next(
         bundle_config.get_parsed_content(k, instantiate=True) for k in ("inferer",) if bundle_config.get(k)
@@ -192,11 +231,12 @@ def test_infer_task(served, tmp_path):
     assert any(isinstance(t, Activationsd) for t in post)
     prob = None
     for t in post:  # (MONAI Label then appends its Restored, which needs pred on the image's grid: checked below)
-        data = t(data)
-        if isinstance(t, Activationsd):
+        if isinstance(t, AsDiscreted):  # the lesion probability is what the threshold is applied to
             prob = data["pred"].clone()
+        data = t(data)
+    assert prob is not None and tuple(prob.shape) == (1, *served.tiny["phantom_shape"])
     seg = data["pred"]
-    assert tuple(seg.shape) == (1, *TINY["phantom_shape"])
+    assert tuple(seg.shape) == (1, *served.tiny["phantom_shape"])
     assert set(torch.unique(seg).tolist()) <= {0.0, 1.0}
     # building MONAI Label's pieces must not generate the embedded phantom into the served bundle
     assert not (served.bundle / "output").exists()
@@ -206,17 +246,24 @@ def test_infer_task(served, tmp_path):
     parser.read_config(os.path.join(path, "configs", "inference.json"))
     parser.update({"bundle_root": path, "input": served.datastore[0]["image"], "output_dir": str(tmp_path)})
     parser.get_parsed_content("evaluator").run()
-    stem = Path(served.datastore[0]["image"]).name.replace(".nii.gz", "")
-    saved_prob = nib.load(tmp_path / stem / f"{stem}_prob.nii.gz")  # one folder per case, named by its case id
-    saved_seg = nib.load(tmp_path / stem / f"{stem}_seg.nii.gz")
-    np.testing.assert_allclose(prob[0].numpy(), saved_prob.get_fdata(), atol=1e-5)
-    np.testing.assert_array_equal(seg[0].numpy(), saved_seg.get_fdata())
-    np.testing.assert_allclose(saved_seg.affine, nib.load(served.datastore[0]["image"]).affine, atol=1e-6)
+    if served.dims == 2:  # 8-bit PNGs: probability x 255 (rounded), mask 0/255
+        stem = Path(served.datastore[0]["image"]).stem
+        saved_prob = np.asarray(Image.open(tmp_path / stem / f"{stem}_prob.png"), dtype=np.float64)
+        saved_seg = np.asarray(Image.open(tmp_path / stem / f"{stem}_seg.png"), dtype=np.float64)
+        np.testing.assert_allclose(prob[0].numpy() * 255, saved_prob, atol=1.0)
+        np.testing.assert_array_equal(seg[0].numpy() * 255, saved_seg)
+    else:
+        stem = Path(served.datastore[0]["image"]).name.replace(".nii.gz", "")
+        saved_prob = nib.load(tmp_path / stem / f"{stem}_prob.nii.gz")  # one folder per case, named by its case id
+        saved_seg = nib.load(tmp_path / stem / f"{stem}_seg.nii.gz")
+        np.testing.assert_allclose(prob[0].numpy(), saved_prob.get_fdata(), atol=1e-5)
+        np.testing.assert_array_equal(seg[0].numpy(), saved_seg.get_fdata())
+        np.testing.assert_allclose(saved_seg.affine, nib.load(served.datastore[0]["image"]).affine, atol=1e-6)
     # and the probabilities vary over the image: the comparison above is not between two constant maps
     assert float(prob.std()) > 1e-4
 
     # a network whose checkpoint was not loaded predicts differently: the checkpoint is what MONAI Label serves
-    patch = inputs[None, :, :16, :16, :16]
+    patch = inputs[(None, slice(None), *[slice(0, 16)] * served.dims)]
     with torch.no_grad():
         assert not torch.allclose(copy.deepcopy(network).eval()(patch), net(patch), atol=1e-4)
 
@@ -233,7 +280,7 @@ monai.bundle.run(run_id="run", init_id=None, final_id=None, meta_file=args["meta
 
 @pytest.mark.slow
 def test_train_task(served, tmp_path):
-    bundle = tmp_path / "msseg"
+    bundle = tmp_path / served.name
     shutil.copytree(served.bundle, bundle)  # training rewrites models/: keep the module's bundle as it is
     path = str(bundle)
     pretrained = torch.load(bundle / "models" / "model.pt")
@@ -288,4 +335,4 @@ def test_train_task(served, tmp_path):
     assert any(not torch.equal(trained[k], pretrained[k]) for k in pretrained)
     assert list((bundle / "output" / "runs").glob("events.out.tfevents.*"))
     # the datastore's data replaced the embedded default: no phantom was generated
-    assert not (bundle / "output" / "phantom").exists()
+    assert not list((bundle / "output").glob("phantom*"))

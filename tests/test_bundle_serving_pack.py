@@ -1,4 +1,5 @@
-"""``ci/pack_bundle`` builds the release zip that ``monai.bundle.download`` fetches, extracts and runs."""
+"""``ci/pack_bundle`` builds the release zip that ``monai.bundle.download`` fetches, extracts and runs, for every
+bundle in ``bundles/``."""
 
 from __future__ import annotations
 
@@ -24,11 +25,10 @@ from monai.bundle import ConfigParser, download
 
 from monai_tversky.data import generate_phantom_dataset
 
-REPO = Path(__file__).resolve().parent.parent
-BUNDLE = REPO / "bundles" / "msseg"
+from bundle_catalog import BUNDLE_NAMES, REPO, bundle_dir, input_channels, metadata, tiny_network, tiny_overrides
+from bundle_catalog import tiny_overrides_file
+
 PACK = REPO / "ci" / "pack_bundle"
-TINY = json.loads((REPO / "ci" / "msseg_tiny_overrides.json").read_text())
-VERSION = json.loads((BUNDLE / "configs" / "metadata.json").read_text())["version"]
 
 
 def _load_script(path: Path):
@@ -41,26 +41,25 @@ def _load_script(path: Path):
 pack_bundle = _load_script(PACK)  # the CLI is run as a subprocess in the download test and for exit statuses
 
 
-def _release_candidate(dest: Path) -> Path:
-    """A copy of the msseg bundle with everything a release needs and the clutter a working bundle accumulates."""
-    bundle = dest / "msseg"
+def _release_candidate(dest: Path, name: str) -> Path:
+    """A copy of the bundle with everything a release needs and the clutter a working bundle accumulates."""
+    bundle = dest / name
     skip = shutil.ignore_patterns("output", "__pycache__", "checkpoint*")  # added below, small
-    shutil.copytree(BUNDLE, bundle, symlinks=True, ignore=skip)
+    shutil.copytree(bundle_dir(name), bundle, symlinks=True, ignore=skip)
     for link in ("train.json", "metadata.json", "logging.conf"):  # the repository's top-level convenience symlinks
         if not (bundle / link).is_symlink():
             (bundle / link).symlink_to(f"configs/{link}")
     (bundle / "models").mkdir(exist_ok=True)
     (bundle / "docs").mkdir(exist_ok=True)
     if not (bundle / "docs" / "README.md").is_file():
-        (bundle / "docs" / "README.md").write_text("# msseg (test copy)\n")
+        (bundle / "docs" / "README.md").write_text(f"# {name} (test copy)\n")
     if not (bundle / "LICENSE").is_file():
         (bundle / "LICENSE").write_text("test licence\n")
     # weights of the tiny network the tests run with
     parser = ConfigParser()
     parser.read_config(str(bundle / "configs" / "inference.json"))
-    for key, value in TINY.items():
-        if key.startswith("network_def#"):
-            parser[key] = value
+    for key, value in tiny_network(name).items():
+        parser[key] = value
     torch.manual_seed(0)
     torch.save(parser.get_parsed_content("network_def").state_dict(), bundle / "models" / "model.pt")
     # clutter that must stay out of the release
@@ -84,25 +83,29 @@ def _pack(bundle: Path, dist: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def _expected_members(bundle: Path) -> set[str]:
-    """What a release holds, listed independently of pack_bundle's walk: the regular files a user needs."""
-    wanted = {f"configs/{p.name}" for p in (BUNDLE / "configs").iterdir() if p.is_file()}
+def _expected_members(name: str) -> set[str]:
+    """What a release holds, listed independently of pack_bundle's walk: the regular files a user needs (the
+    configs, the model and the model.json recording what it was trained on, the model card and its figures)."""
+    source = bundle_dir(name)
+    wanted = {f"configs/{p.name}" for p in (source / "configs").iterdir() if p.is_file()}
     wanted |= {"models/model.pt", "docs/README.md", "LICENSE"}
-    docs = BUNDLE / "docs"
+    wanted |= {f"models/{p.name}" for p in (source / "models").glob("*.json") if p.is_file()}
+    docs = source / "docs"
     wanted |= {
         f"docs/{p.relative_to(docs).as_posix()}"
         for p in docs.rglob("*")
         if p.is_file() and not p.is_symlink() and not any(part.startswith(".") for part in p.relative_to(docs).parts)
     }
-    return {f"msseg/{m}" for m in wanted}
+    return {f"{name}/{m}" for m in wanted}
 
 
-@pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pack")
-    bundle = _release_candidate(root)
+@pytest.fixture(scope="module", params=BUNDLE_NAMES)
+def release(request, tmp_path_factory):
+    name = request.param
+    root = tmp_path_factory.mktemp(f"pack_{name}")
+    bundle = _release_candidate(root, name)
     zip_path = pack_bundle.pack_bundle(bundle, root / "dist")
-    assert zip_path == root / "dist" / f"msseg_v{VERSION}.zip"
+    assert zip_path == root / "dist" / f"{name}_v{metadata(name)['version']}.zip"
     return bundle, zip_path
 
 
@@ -111,7 +114,7 @@ def test_zip_layout(release):
     assert zip_path.is_file()
     with zipfile.ZipFile(zip_path) as zf:
         names = set(zf.namelist())
-        assert names == _expected_members(bundle)
+        assert names == _expected_members(bundle.name)
         for name in names:
             assert zf.read(name) == (bundle / name.split("/", 1)[1]).read_bytes(), name
             assert not zf.getinfo(name).is_dir()
@@ -129,7 +132,7 @@ def test_zip_is_reproducible(release, tmp_path):
 
 @pytest.mark.parametrize("missing", ["LICENSE", "models/model.pt", "docs/README.md"])
 def test_incomplete_bundle_is_refused(release, tmp_path, missing):
-    bundle = tmp_path / "msseg"
+    bundle = tmp_path / release[0].name
     shutil.copytree(release[0], bundle, symlinks=True)
     (bundle / missing).unlink()
     result = _pack(bundle, tmp_path / "dist", "--skip-verify")
@@ -139,7 +142,7 @@ def test_incomplete_bundle_is_refused(release, tmp_path, missing):
 
 
 def test_invalid_metadata_is_refused(release, tmp_path):
-    bundle = tmp_path / "msseg"
+    bundle = tmp_path / release[0].name
     shutil.copytree(release[0], bundle, symlinks=True)
     meta = json.loads((bundle / "configs" / "metadata.json").read_text())
     del meta["network_data_format"]
@@ -150,7 +153,7 @@ def test_invalid_metadata_is_refused(release, tmp_path):
 
 
 def test_version_missing_from_changelog_is_refused(release, tmp_path):
-    bundle = tmp_path / "msseg"
+    bundle = tmp_path / release[0].name
     shutil.copytree(release[0], bundle, symlinks=True)
     meta = json.loads((bundle / "configs" / "metadata.json").read_text())
     meta["version"] = "9.9.9"
@@ -158,6 +161,19 @@ def test_version_missing_from_changelog_is_refused(release, tmp_path):
     result = _pack(bundle, tmp_path / "dist", "--skip-verify")
     assert result.returncode == 1
     assert "9.9.9" in result.stderr and "changelog" in result.stderr
+
+
+def test_cli_packs_several_bundles_and_names_one_only(release, tmp_path):
+    bundle = release[0]
+    other = tmp_path / f"{bundle.name}_copy"
+    shutil.copytree(bundle, other, symlinks=True)
+    assert pack_bundle.main([str(bundle), str(other), "--dist", str(tmp_path / "dist")]) == 0
+    version = metadata(bundle.name)["version"]
+    assert sorted(p.name for p in (tmp_path / "dist").glob("*.zip")) == sorted(
+        [f"{bundle.name}_v{version}.zip", f"{other.name}_v{version}.zip"]
+    )
+    with pytest.raises(SystemExit):  # --name is the top folder of one zip
+        pack_bundle.main([str(bundle), str(other), "--dist", str(tmp_path / "dist2"), "--name", "x"])
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -187,43 +203,45 @@ def http_server(release, monkeypatch):
 @pytest.mark.filterwarnings("ignore:No hash value provided")  # monai.bundle.download takes no hash: checked below
 def test_download_from_local_server_and_infer(release, http_server, tmp_path):
     bundle, zip_path = release
+    name, tiny = bundle.name, tiny_overrides(bundle.name)
     # the command line builds the same archive the server serves
     result = _pack(bundle, tmp_path / "dist")
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "dist" / zip_path.name).read_bytes() == zip_path.read_bytes()
     bundle_dir = tmp_path / "downloaded"
     url = f"{http_server}/{zip_path.name}"
-    download(name="msseg", version=VERSION, bundle_dir=str(bundle_dir), url=url, progress=False)
+    download(name=name, version=metadata(name)["version"], bundle_dir=str(bundle_dir), url=url, progress=False)
     digest = (zip_path.parent / f"{zip_path.name}.sha256").read_text().split()[0]
-    assert hashlib.sha256((bundle_dir / "msseg.zip").read_bytes()).hexdigest() == digest  # what was downloaded
-    got = bundle_dir / "msseg"
+    assert hashlib.sha256((bundle_dir / f"{name}.zip").read_bytes()).hexdigest() == digest  # what was downloaded
+    got = bundle_dir / name
     assert sorted(str(p.relative_to(bundle_dir)) for p in got.rglob("*") if p.is_file()) == sorted(
-        m for m in _expected_members(bundle)
+        m for m in _expected_members(name)
     )
     assert (got / "configs" / "metadata.json").read_bytes() == (bundle / "configs" / "metadata.json").read_bytes()
 
     # run the downloaded bundle's inference from its own folder on one phantom case (tiny network, as packed)
     phantom = generate_phantom_dataset(
-        tmp_path / "phantom", num_cases=2, shape=TINY["phantom_shape"], seed=1, val_fraction=0.5, progress=False
+        tmp_path / "phantom", num_cases=2, shape=tiny["phantom_shape"], modalities=input_channels(name), seed=1,
+        val_fraction=0.5, progress=False,
     )
     case = phantom["validation"][0]  # build_inference_datalist takes a datalist's "validation" before "training"
-    overrides = []
-    for key, value in TINY.items():
-        overrides += [f"--{key}", "None" if value is None else json.dumps(value)]  # as python-fire reads them
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/inference.json"]
-    cmd += ["--input", str(tmp_path / "phantom" / "datalist.json"), *overrides]
+    # the tiny overrides as a file, as ci/smoke_bundle passes them (a None on the command line would be refused)
+    cmd += ["--input", str(tmp_path / "phantom" / "datalist.json"), "--args_file", str(tiny_overrides_file(name))]
     result = subprocess.run(cmd, cwd=got, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
 
     out = got / "output" / "inference"  # the downloaded bundle's own output folder, not the shell's
     first = nib.load(case["image"][0])
-    stem = Path(case["image"][0]).name.replace(".nii.gz", "")
+    stem = case["case_id"]  # one folder per case, named by the datalist's case id
     for postfix in ("prob", "seg"):
         saved = list(out.rglob(f"{stem}_{postfix}.nii.gz"))
-        assert len(saved) == 1, sorted(str(p) for p in out.rglob("*"))
+        assert [p.relative_to(out).as_posix() for p in saved] == [f"{stem}/{stem}_{postfix}.nii.gz"], sorted(
+            str(p) for p in out.rglob("*")
+        )
         img = nib.load(saved[0])
-        assert img.shape[:3] == first.shape
+        assert img.shape == first.shape  # one channel: the lesion probability / mask
         np.testing.assert_allclose(img.affine, first.affine, atol=1e-6)
     seg = np.asarray(nib.load(next(out.rglob(f"{stem}_seg.nii.gz"))).dataobj)
     assert set(np.unique(seg).tolist()) <= {0, 1}

@@ -201,7 +201,7 @@ def test_detect_layout_2d(tmp_path):
         detect_layout_2d(tmp_path / "nowhere")
 
 
-# ---- check_datalist on PNG and JPEG files (ITK header readers) ----
+# ---- check_datalist on PNG and JPEG files (PIL header reads, as MONAI's PILReader) ----
 
 
 def test_check_datalist_size_mismatch_names_both_files(tmp_path):
@@ -245,11 +245,6 @@ def test_check_datalist_truncated_file_is_named(suffix, tmp_path):
         check_datalist([{"image": str(bad), "label": str(mask)}])  # verify_data=True decodes the pixels
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with verify_data='header', validation.py reads PNG/JPEG headers with ITK and checks no data length, so "
-    "a truncated download passes (NIfTI gets its gzip-trailer check); see the recommended cheap end-marker check",
-)
 @pytest.mark.parametrize("suffix", [".jpg", ".png"])
 def test_check_datalist_header_mode_names_a_truncated_file(suffix, tmp_path):
     whole = _rgb(tmp_path / f"whole{suffix}", size=(64, 64), **({"quality": 95} if suffix == ".jpg" else {}))
@@ -259,24 +254,78 @@ def test_check_datalist_header_mode_names_a_truncated_file(suffix, tmp_path):
         check_datalist([{"image": str(bad), "label": str(mask)}], verify_data="header")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ITK's JPEG reader turns the JFIF density (72 dpi) into a 0.353 mm spacing and its PNG reader ignores "
-    "pHYs, so a JPEG with a density and its PNG mask get different affines; MONAI's PILReader gives both the "
-    "identity: a false geometry mismatch (see the recommended change)",
-)
 def test_check_datalist_jpeg_with_a_dpi_is_no_mismatch(tmp_path):
     image = _rgb(tmp_path / "ISIC_2.jpg", size=(8, 8), dpi=(72, 72))
     mask = _gray(tmp_path / "ISIC_2_segmentation.png")
     check_datalist([{"image": str(image), "label": str(mask)}])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ITK expands a palette PNG to 3 components, so check_datalist reports a 3-channel label, while MONAI's "
-    "PILReader loads it as 1 channel of palette indices (see the recommended change)",
-)
 def test_check_datalist_palette_mask_has_one_channel(tmp_path):
     image = _gray(tmp_path / "000001.png")
     mask = _gray(tmp_path / "000001_gt.png", mode="P")
     check_datalist([{"image": str(image), "label": str(mask)}])
+
+
+# ---- the PIL header read: what MONAI's PILReader loads, and the cheap completeness check of header mode ----
+
+
+def test_pil_header_is_what_monai_pilreader_loads(tmp_path):
+    from monai.transforms import LoadImage
+
+    from monai_tversky.data import read_image_header
+
+    cases = {
+        "rgb.jpg": _rgb(tmp_path / "rgb.jpg", size=(12, 20), dpi=(300, 300)),
+        "rgb.png": _rgb(tmp_path / "rgb.png", size=(12, 20)),
+        "mask.png": _gray(tmp_path / "mask.png", size=(12, 20)),
+        "palette.png": _gray(tmp_path / "palette.png", size=(12, 20), mode="P"),
+        "rgb.bmp": _rgb(tmp_path / "rgb.bmp", size=(12, 20)),
+    }
+    for name, path in cases.items():
+        header = read_image_header(path)
+        loaded = LoadImage(reader="PILReader", image_only=True)(str(path))
+        assert header.spatial_shape == tuple(int(v) for v in loaded.meta["spatial_shape"]) == (20, 12), name
+        assert header.num_channels == (3 if name.startswith("rgb") else 1), name
+        assert header.num_channels == (loaded.shape[-1] if loaded.ndim == 3 else 1), name
+        np.testing.assert_array_equal(header.affine, np.eye(4))  # no spacing from a JPEG's dots per inch
+
+
+@pytest.mark.parametrize("kwargs", [{"progressive": True}, {"restart_marker_blocks": 2}, {"quality": 95}])
+def test_jpeg_variants_pass_header_mode_and_their_truncations_do_not(kwargs, tmp_path):
+    whole = _rgb(tmp_path / "whole.jpg", size=(64, 64), **kwargs)
+    mask = _gray(tmp_path / "mask.png", size=(64, 64))
+    check_datalist([{"image": str(whole), "label": str(mask)}], verify_data="header")
+    padded = tmp_path / "padded.jpg"  # bytes after the end-of-image marker (some cameras write them) are harmless
+    padded.write_bytes(whole.read_bytes() + b"\0" * 16)
+    check_datalist([{"image": str(padded), "label": str(mask)}], verify_data="header")
+    for fraction in (0.3, 0.9):
+        cut = tmp_path / f"cut{fraction}.jpg"
+        content = whole.read_bytes()
+        cut.write_bytes(content[: int(len(content) * fraction)])
+        with pytest.raises(ValueError, match=re.escape(f"image file {cut} is truncated or corrupt")):
+            check_datalist([{"image": str(cut), "label": str(mask)}], verify_data="header")
+
+
+def test_png_and_bmp_truncations_are_named_in_header_mode(tmp_path):
+    mask = _gray(tmp_path / "mask.png", size=(64, 64))
+    for suffix in (".png", ".bmp"):
+        whole = _rgb(tmp_path / f"whole{suffix}", size=(64, 64))
+        check_datalist([{"image": str(whole), "label": str(mask)}], verify_data="header")
+        content = whole.read_bytes()
+        for keep in (len(content) - 5, len(content) // 2):
+            cut = tmp_path / f"cut{keep}{suffix}"
+            cut.write_bytes(content[:keep])
+            with pytest.raises(ValueError, match=re.escape(f"image file {cut} is truncated or corrupt")):
+                check_datalist([{"image": str(cut), "label": str(mask)}], verify_data="header")
+    # without verify_data only the header is read
+    check_datalist([{"image": str(cut), "label": str(mask)}], verify_data=False)
+
+
+def test_label_channels_none_accepts_an_rgb_mask(tmp_path):
+    image = _rgb(tmp_path / "000001.png", size=(8, 8))
+    rgb_mask = tmp_path / "000001_gt.png"
+    Image.fromarray(np.repeat(np.asarray(Image.open(_gray(tmp_path / "m.png")))[..., None], 3, -1)).save(rgb_mask)
+    items = [{"image": str(image), "label": str(rgb_mask)}]
+    with pytest.raises(ValueError, match="has 3 channels, expected 1"):
+        check_datalist(items)
+    assert check_datalist(items, label_channels=None, label_values="binary") is items

@@ -394,3 +394,32 @@ def test_tta_none_strings_from_a_command_line_mean_no_tta(tta):
     calls.clear()
     SplineFusionInferer((8, 8, 8), sw_batch_size=1000, tta=None)(x, net)
     assert plain_calls == calls  # one network call per window batch, no rotations
+
+
+class _ModeRecordingNet(torch.nn.Module):
+    """A small convolution network that records whether each call ran in inference mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = _conv_net(1, 2)
+        self.modes: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.modes.append(torch.is_inference_mode_enabled())
+        return self.net(x)
+
+
+@pytest.mark.parametrize("fusion,tta", [("spline", None), ("uniform", "rot180"), ("tile", None)])
+def test_network_runs_in_inference_mode_under_no_grad_only(fusion, tta):
+    x = torch.rand(1, 1, 14, 12, 10)
+    inferer = SplineFusionInferer((8, 8, 8), sw_batch_size=3, fusion=fusion, tta=tta)
+    net = _ModeRecordingNet()
+    with torch.no_grad():  # as MONAI's SupervisedEvaluator and the bundles' inference run it
+        fast = inferer(x, net)
+    assert net.modes and all(net.modes)
+    assert not fast.is_inference()  # the fused output is an ordinary tensor: post-transforms may modify it in place
+    fast.mul_(1.0)
+    net.modes.clear()
+    with_grad = inferer(x, net)  # gradients enabled: autograd as before, and the same values
+    assert net.modes and not any(net.modes)
+    torch.testing.assert_close(fast, with_grad.detach(), rtol=0, atol=0)

@@ -15,7 +15,13 @@ import torch.nn as nn
 from monai.losses import DeepSupervisionLoss, DiceLoss, TverskyLoss
 from monai.networks.nets.attentionunet import AttentionBlock
 from monai_tversky.losses import DeepSupervisionCombinedLoss, FocalTverskyLoss
-from monai_tversky.networks import AttentionPyramidUNet, GatedDecoderLevel
+from monai_tversky.networks import (
+    ABRAHAM2018_NETWORKS,
+    AttentionPyramidUNet,
+    GatedDecoderLevel,
+    attention_unet_variant,
+    final_output,
+)
 
 SMALL = (4, 8, 16, 32, 64)  # five levels like the default (attn_reg), few feature maps
 
@@ -217,6 +223,76 @@ def test_input_pyramid_parameter_count_and_ablation():
     # each injected level l: a 3x3 convolution in_ch -> c_l with bias, and c_l more input maps for its first 3x3 conv
     extra = sum(in_ch * c * 9 + c + c * c * 9 for c in channels[1:-1])
     assert with_pyramid - without == extra
+
+
+def test_without_attention_the_skips_are_plain_and_only_the_gates_parameters_go():
+    torch.manual_seed(0)
+    gated = AttentionPyramidUNet(2, 3, 1, channels=SMALL)
+    plain = AttentionPyramidUNet(2, 3, 1, channels=SMALL, attention=False)
+    assert not any(isinstance(m, AttentionBlock) for m in plain.modules())
+    assert all(d.gate is None for d in plain.decoders)
+    gates = sum(_n_params(d.gate) for d in gated.decoders if d.gate is not None)
+    assert gates > 0 and _n_params(gated) - _n_params(plain) == gates
+    # the rest of the structure (pyramid, outputs) is unchanged
+    assert [e.image_conv is not None for e in plain.encoders] == [e.image_conv is not None for e in gated.encoders]
+    outputs = plain.train()(torch.randn(2, 3, 32, 48))
+    assert [tuple(o.shape[-2:]) for o in outputs] == [(32, 48), (16, 24), (8, 12), (4, 6)]
+
+
+def test_plain_skips_concatenate_the_encoder_features_unchanged():
+    """attention=False: the decoder sees the skip as it is (no gate scaling)."""
+    torch.manual_seed(0)
+    decoder = GatedDecoderLevel(2, 8, 4, 4, "relu", "batch", True, 0.0, attention=False).eval()
+    seen = {}
+    decoder.convs.register_forward_hook(lambda m, inputs, out: seen.setdefault("x", inputs[0]))
+    skip, coarse = torch.randn(1, 4, 8, 8), torch.randn(1, 8, 4, 4)
+    with torch.no_grad():
+        decoder(coarse, skip)
+    assert torch.equal(seen["x"][:, :4], skip)
+
+
+@pytest.mark.parametrize(
+    "variant, gates, pyramid, outputs",
+    [("unet", 0, 0, 1), ("attn_unet", 3, 0, 4), ("attn_unet_pyramid", 3, 3, 4)],
+)
+def test_ablation_variants_of_abraham2018(variant, gates, pyramid, outputs):
+    """The networks of Tables 1-2: U-Net (authors' unet), Attn U-Net (attn_reg_ds), + Multi-Input (attn_reg)."""
+    options = attention_unet_variant(variant)
+    net = AttentionPyramidUNet(2, 3, 1, channels=SMALL, **options).train()
+    assert sum(d.gate is not None for d in net.decoders) == gates
+    assert sum(e.image_conv is not None for e in net.encoders) == pyramid
+    out = net(torch.randn(2, 3, 32, 32))
+    assert (len(out) if isinstance(out, list) else 1) == outputs
+    assert final_output(out).shape == (2, 1, 32, 32)
+    net.eval()
+    with torch.no_grad():
+        assert net(torch.randn(1, 3, 32, 32)).shape == (1, 1, 32, 32)
+
+
+def test_attention_unet_variant_names_and_errors():
+    assert attention_unet_variant("attn_unet_pyramid") == {"attention": True, "input_pyramid": True,
+                                                           "deep_supervision": True}
+    # the proposed network is the default one
+    default = AttentionPyramidUNet(2, 3, 1)
+    assert {k: getattr(default, k) for k in ("attention", "input_pyramid", "deep_supervision")} == \
+        ABRAHAM2018_NETWORKS["attn_unet_pyramid"]
+    assert attention_unet_variant(" U-Net ".strip().replace("-", "")) == ABRAHAM2018_NETWORKS["unet"]
+    assert attention_unet_variant("Attn-UNet") == ABRAHAM2018_NETWORKS["attn_unet"]
+    options = attention_unet_variant("unet")
+    options["attention"] = True  # a copy: the table is not changed
+    assert ABRAHAM2018_NETWORKS["unet"]["attention"] is False
+    with pytest.raises(ValueError, match="unknown network variant 'resnet'; choose one of unet, attn_unet"):
+        attention_unet_variant("resnet")
+
+
+def test_final_output_takes_the_full_resolution_output():
+    final, side = torch.zeros(1, 1, 8, 8), torch.ones(1, 1, 4, 4)
+    assert final_output([final, side]) is final and final_output((final, side)) is final
+    assert final_output(final) is final
+    with pytest.raises(TypeError, match="expected a tensor or a list"):
+        final_output([])
+    with pytest.raises(TypeError, match="expected a tensor or a list"):
+        final_output({"pred": final})
 
 
 def test_pyramid_images_are_the_input_average_pooled_to_each_scale():

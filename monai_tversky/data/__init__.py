@@ -1,7 +1,8 @@
 """
-Data for the msseg bundle and friends: a synthetic multiple-sclerosis lesion phantom (hashemi2018's MSSEG 2016
-set-up), datalist builders for the MSSEG 2016, ISBI 2015 and generic folder layouts and for MONAI-style JSON
-datalists, and cheap header checks that name the offending file.
+Data for the bundles: a synthetic multiple-sclerosis lesion phantom (hashemi2018's MSSEG 2016 set-up) and a 2D skin /
+breast-ultrasound lesion phantom (abraham2018), datalist builders for the MSSEG 2016, ISBI 2015, ISIC 2018, BUS 2017
+and generic folder layouts and for MONAI-style JSON datalists, rows-first PNG/JPEG reading and writing, and up-front
+checks that name the offending file.
 """
 
 from __future__ import annotations
@@ -59,6 +60,16 @@ from .phantom2d_dataset import (
     PHANTOM2D_LABEL_NAME,
     PHANTOM2D_LABEL_VALUE,
     generate_phantom_dataset_2d,
+)
+from .image2d import PIL_MODES, PILReaderHW, PILWriterHW, pil_mode_for_channels
+from .datalists2d import (
+    LAYOUT_KINDS_2D,
+    build_datalist_2d,
+    build_inference_datalist_2d,
+    describe_source_2d,
+    paper_image_size_2d,
+    resolve_channels_2d,
+    resolve_kind_2d,
 )
 from .layouts2d import (
     BUS2017_FOLDERS,
@@ -136,4 +147,16 @@ __all__ = [
     "BUS2017_FOLDERS",
     "IMAGE_SUFFIXES_2D",
     "LAYOUTS_2D",
+    # 2D data routing and PNG/JPEG reading/writing (focal_tversky bundle)
+    "build_datalist_2d",
+    "build_inference_datalist_2d",
+    "describe_source_2d",
+    "paper_image_size_2d",
+    "resolve_channels_2d",
+    "resolve_kind_2d",
+    "LAYOUT_KINDS_2D",
+    "PILReaderHW",
+    "PILWriterHW",
+    "PIL_MODES",
+    "pil_mode_for_channels",
 ]

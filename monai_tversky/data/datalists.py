@@ -409,6 +409,17 @@ def build_inference_datalist(
     """
     channels = None if _auto(modalities) else canonical_modalities(modalities)
     items = _inference_items(source, channels, section)
+    _name_cases(items)
+    if require_label:
+        _require_labels(items, source, "a folder whose cases have a label file (GT, label, mask, consensus, ...)")
+    if check:
+        check_datalist(items, modalities=channels, verify_data="header" if check == "header" else True,
+                       label_values=label_values)
+    return items
+
+
+def _name_cases(items: list[dict[str, Any]]) -> None:
+    """Give every item a ``case_id`` (the case folder and file stem when it has none), unique within ``items``."""
     seen: dict[str, int] = {}
     for item in items:
         if not item.get("case_id"):
@@ -419,18 +430,16 @@ def build_inference_datalist(
         seen[case] = seen.get(case, 0) + 1
         if seen[case] > 1:
             item["case_id"] = f"{case}_{seen[case]}"
-    if require_label:
-        unlabelled = [str(item["case_id"]) for item in items if not item.get("label")]
-        if unlabelled:
-            raise ValueError(
-                f"evaluation needs a label for every case, but {len(unlabelled)} case(s) of {source} have none: "
-                f"{', '.join(unlabelled[:10])}. Give a datalist with a \"label\" per item, or a folder whose cases "
-                "have a label file (GT, label, mask, consensus, ...)."
-            )
-    if check:
-        check_datalist(items, modalities=channels, verify_data="header" if check == "header" else True,
-                       label_values=label_values)
-    return items
+
+
+def _require_labels(items: list[dict[str, Any]], source: Any, hint: str) -> None:
+    """Raise a ``ValueError`` naming the cases of ``items`` that have no label (evaluation needs them)."""
+    unlabelled = [str(item["case_id"]) for item in items if not item.get("label")]
+    if unlabelled:
+        raise ValueError(
+            f"evaluation needs a label for every case, but {len(unlabelled)} case(s) of {source} have none: "
+            f"{', '.join(unlabelled[:10])}. Give a datalist with a \"label\" per item, or {hint}."
+        )
 
 
 def _inference_items(source, channels, section) -> list[dict[str, Any]]:

@@ -33,8 +33,11 @@ __all__ = [
 #: Datalist keys that hold lists of items (``"test"`` is the Medical Segmentation Decathlon's name).
 DATALIST_SECTIONS: tuple[str, ...] = ("training", "validation", "testing", "test")
 
-# nibabel opens these itself; other files go through ITK's header readers, as MONAI's LoadImage would.
+# nibabel opens these itself; 2D PNG/JPEG/BMP files go through PIL, as MONAI's LoadImage reads them (PILReader);
+# other files through ITK's header readers, as MONAI's LoadImage would.
 _NIBABEL_SUFFIXES = (".nii", ".nii.gz", ".mgz", ".mgh", ".hdr", ".img", ".hdr.gz", ".img.gz")
+_PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class ImageHeader(NamedTuple):
@@ -51,13 +54,19 @@ def read_image_header(path: str | os.PathLike, verify_data: bool = True) -> Imag
     Read an image file's geometry from its header, the way MONAI's readers would, without loading the voxels.
 
     NIfTI, MGH and Analyze files are read with nibabel (the affine is nibabel's ``img.affine``, as in
-    :class:`monai.data.NibabelReader`); other formats (``.mha``, ``.nrrd``, ...) with ITK's image IO, the affine
-    converted from LPS to RAS as :class:`monai.data.ITKReader` does. Dimensions beyond the third count as channels.
+    :class:`monai.data.NibabelReader`); PNG, JPEG and BMP files with PIL, as :class:`monai.data.PILReader` (which
+    ``LoadImage`` picks for them) reads them: the spatial shape ``(width, height)`` that PILReader records, one
+    channel per band (a palette image is one channel of palette indices) and the identity affine (PILReader sets
+    none: ITK would turn a JPEG's dots per inch into a spacing its PNG mask does not have, and expand a palette
+    PNG to three channels); other formats (``.mha``, ``.nrrd``, ...) with ITK's image IO, the affine converted from
+    LPS to RAS as :class:`monai.data.ITKReader` does. Dimensions beyond the third count as channels.
 
     With ``verify_data``, a NIfTI file's voxel data is also checked to be complete: an uncompressed file must be at
     least as long as its header says; a gzip file's trailer must record that length (when it does not, the file
-    is decompressed once, as a stream, to find out). This catches truncated downloads and interrupted copies at the
-    cost of reading the file end.
+    is decompressed once, as a stream, to find out). A PNG file must reach its ``IEND`` chunk (chunk lengths are
+    followed, the data skipped), a JPEG file its end-of-image marker (the markers are walked; the compressed data
+    is scanned, not decoded) and a BMP file the size its header gives. This catches truncated downloads and
+    interrupted copies at the cost of reading the file end (the compressed bytes of a JPEG).
 
     Args:
         path: the image file.
@@ -72,7 +81,102 @@ def read_image_header(path: str | os.PathLike, verify_data: bool = True) -> Imag
         raise FileNotFoundError(f"image file not found: {path}")
     if path.name.lower().endswith(_NIBABEL_SUFFIXES):
         return _nibabel_header(path, verify_data)
+    if path.name.lower().endswith(_PIL_SUFFIXES):
+        return _pil_header(path, verify_data)
     return _itk_header(path)
+
+
+def _pil_header(path: Path, verify_data: bool) -> ImageHeader:
+    from PIL import Image  # noqa: PLC0415  (MONAI's PILReader uses it too)
+
+    try:
+        with Image.open(path) as img:
+            width, height = (int(v) for v in img.size)
+            image_format = img.format
+            channels = len(img.getbands())  # a palette image ("P") has one band of indices, as PILReader loads it
+    except Exception as e:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, DecompressionBombError, ...
+        raise ValueError(f"cannot read image file {path}: {type(e).__name__}: {e}") from e
+    if width < 1 or height < 1:
+        raise ValueError(f"cannot read image file {path}: its header gives a size of {width} x {height} pixels.")
+    if verify_data:
+        problem = _pil_data_problem(path, image_format)
+        if problem:
+            raise ValueError(f"image file {path} is truncated or corrupt: {problem}.")
+    # MONAI's PILReader records spatial_shape (width, height), whatever its reverse_indexing
+    return ImageHeader(str(path), (width, height), channels, np.eye(4))
+
+
+def _pil_data_problem(path: Path, image_format: str | None) -> str | None:
+    """Why a PNG, JPEG or BMP file is incomplete (None when it reaches its end marker), without decoding it."""
+    if image_format == "PNG":
+        return _png_problem(path)
+    if image_format in ("JPEG", "MPO"):
+        return _jpeg_problem(path.read_bytes())
+    if image_format == "BMP":
+        with open(path, "rb") as f:
+            head = f.read(6)
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+        declared = struct.unpack("<I", head[2:6])[0] if len(head) == 6 else 0
+        if declared and size < declared:
+            return f"{size} bytes, its header says {declared}"
+    return None
+
+
+def _png_problem(path: Path) -> str | None:
+    with open(path, "rb") as f:
+        if f.read(8) != _PNG_SIGNATURE:
+            return "no PNG signature"
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        position = 8
+        while position + 8 <= size:
+            f.seek(position)
+            length, kind = struct.unpack(">I4s", f.read(8))
+            position += 12 + length  # length, type, data, CRC
+            if position > size:
+                return f"its {kind.decode('latin-1')} chunk ends past the end of the file ({size} bytes)"
+            if kind == b"IEND":
+                return None
+    return f"it ends ({size} bytes) before its IEND chunk"
+
+
+def _jpeg_problem(data: bytes) -> str | None:
+    """Walk the JPEG markers (segments by their lengths, compressed data to the next marker) to the EOI marker."""
+    if not data.startswith(b"\xff\xd8"):
+        return "no JPEG start-of-image marker"
+    i, n = 2, len(data)
+    while i < n:
+        if data[i] != 0xFF:
+            return f"no marker at byte {i}"
+        while i < n and data[i] == 0xFF:  # fill bytes
+            i += 1
+        if i >= n:
+            break
+        marker = data[i]
+        i += 1
+        if marker == 0xD9:  # end of image
+            return None
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            continue
+        if i + 2 > n:
+            break
+        i += int.from_bytes(data[i : i + 2], "big")
+        if marker != 0xDA:  # not a start of scan: the segment is all there is
+            continue
+        while True:  # entropy-coded data: stuffed 0xFF00 and restart markers belong to it
+            j = data.find(b"\xff", i)
+            if j < 0 or j + 1 >= n:
+                return f"its compressed data runs to the end of the file ({n} bytes) without an end-of-image marker"
+            following = data[j + 1]
+            if following == 0x00 or 0xD0 <= following <= 0xD7:
+                i = j + 2
+            elif following == 0xFF:
+                i = j + 1
+            else:
+                i = j
+                break
+    return f"it ends ({n} bytes) before its end-of-image marker"
 
 
 def _nibabel_header(path: Path, verify_data: bool) -> ImageHeader:
@@ -190,6 +294,8 @@ def read_image_voxels(path: str | os.PathLike) -> np.ndarray:
             return np.asanyarray(nib.load(str(path)).dataobj)
         from monai.transforms import LoadImage  # noqa: PLC0415  (ITK is imported on first use: seconds)
 
+        if name.endswith(_PIL_SUFFIXES):  # PIL decodes every pixel (a truncated file raises)
+            return np.asarray(LoadImage(reader="PILReader", image_only=True)(str(path)))
         return np.asarray(LoadImage(image_only=True)(str(path)))
     except ValueError as e:
         if str(path) in str(e):
@@ -282,6 +388,7 @@ def check_datalist(
     label_atol: float = 1e-3,
     verify_data: bool | str = True,
     label_values: str | Sequence[float] | None = None,
+    label_channels: int | None = 1,
 ):
     """
     Check every case of a datalist before any voxel is loaded, and stop with an error that names the file.
@@ -309,6 +416,8 @@ def check_datalist(
             ``False``: headers only. Defaults to ``True``.
         label_values: what labels must hold with ``verify_data=True``: ``"binary"``, a sequence of allowed
             values, or ``None`` (finite values only). Defaults to ``None``.
+        label_channels: the channel count a label file must have; ``None`` accepts any (a pipeline that converts
+            the label on loading, e.g. an RGB mask PNG read as grayscale). Defaults to 1.
 
     Returns:
         ``datalist``, unchanged, so that a bundle config can chain the check: ``"$check_datalist(@datalist)"``.
@@ -415,8 +524,8 @@ def check_datalist(
                 continue
             if full:
                 voxels(lab.path, where, label_values if label_values is not None else ())
-            if lab.num_channels != 1:
-                problems.append(f"{where}: label {lab.path} has {lab.num_channels} channels, expected 1")
+            if label_channels is not None and lab.num_channels != label_channels:
+                problems.append(f"{where}: label {lab.path} has {lab.num_channels} channels, expected {label_channels}")
             mismatch = _geometry_mismatch(lab, first, rtol=0.0, atol=label_atol)
             if mismatch:
                 problems.append(f"{where}: label {lab.path} does not match image {first.path}: {mismatch}")

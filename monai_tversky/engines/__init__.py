@@ -1,4 +1,5 @@
-"""Training machinery for the bundles: hashemi2018's learning-rate schedule, progress, bundle paths and run checks."""
+"""Training machinery for the bundles: hashemi2018's and abraham2018's learning-rate schedules, progress, bundle
+paths and run checks."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from .model_checkpoint import (
     checkpoint_mismatch,
     model_channels,
     model_info_path,
+    model_info_value,
     read_model_info,
 )
-from .lr_schedule import IntervalDoublingStepLR, interval_doubling_decays
+from .lr_schedule import IntervalDoublingStepLR, InverseTimeDecayLR, interval_doubling_decays
 from .nonfinite_loss import NonFiniteLossError, StopOnNonFiniteLoss, batch_case_names
 from .progress import EvaluationProgress, TrainingProgressBar, format_duration, stream_is_terminal
 from .run_record import RUN_RECORD, case_ids, record_training_run, resume_checkpoint, run_signature
@@ -31,12 +33,14 @@ __all__ = [
     "format_duration",
     "model_channels",
     "model_info_path",
+    "model_info_value",
     "read_model_info",
     "record_training_run",
     "resume_checkpoint",
     "run_signature",
     "stream_is_terminal",
     "IntervalDoublingStepLR",
+    "InverseTimeDecayLR",
     "LesionReportHandler",
     "NonFiniteLossError",
     "StopOnNonFiniteLoss",

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from ignite.engine import Engine, Events
 
 from monai_tversky.metrics import LesionReport
@@ -28,11 +30,28 @@ def _case_name(batch_item: Any, output_item: dict, index: int) -> str:
     return f"case_{index:04d}"
 
 
+def _display_image(image: Any, spatial_shape: Sequence[int]) -> torch.Tensor:
+    """
+    The intensities shown under a case's overlays, on the prediction's grid: the first channel (the mean of the
+    channels of a 3-channel 2D image: its grey level), resized (bi/trilinearly) to ``spatial_shape`` when the
+    evaluation scores the prediction on another grid than the network's input (e.g. a 2D bundle that resizes each
+    image for the network and its prediction back to the image's own size).
+    """
+    image = (image.as_tensor() if hasattr(image, "as_tensor") else torch.as_tensor(image)).float()
+    ndim = len(spatial_shape)
+    shown = image.mean(dim=0) if ndim == 2 and image.ndim == 3 and image.shape[0] == 3 else image[0]
+    if tuple(shown.shape) != tuple(spatial_shape):
+        mode = "bilinear" if ndim == 2 else "trilinear"
+        shown = F.interpolate(shown[None, None], size=tuple(spatial_shape), mode=mode, align_corners=False)[0, 0]
+    return shown
+
+
 class LesionReportHandler:
     """Feed every case an evaluator scores into a :class:`monai_tversky.metrics.LesionReport` and write it.
 
     Reads, per decollated output item, the binary prediction ``pred_key``, the probabilities ``prob_key`` (for
-    APR and the precision-recall curve), the label and the first image channel (under the overlays). The report
+    APR and the precision-recall curve), the label and the image (under the overlays: its first channel, or the
+    grey level of an RGB 2D image, resized to the prediction's grid when the two differ). The report
     (``metrics.csv``, ``summary.csv``, ``pr_curve.png``, ``overlays/``) is written when the run completes, and
     the summary means are logged. Under ``torch.distributed`` each rank would hold its own cases, so attach it
     on one process only.
@@ -84,12 +103,13 @@ class LesionReportHandler:
                 raise ValueError(f"LesionReportHandler needs labels: the output has no {self.label_key!r} "
                                  f"(evaluate on a datalist whose items have a label).")
             image = item.get(self.image_key) if self.image_key else None
+            pred = item[self.pred_key][0]
             self.report.add_case(
                 _case_name(batch_item, item, len(self.report.rows) + i),
-                item[self.pred_key][0],
+                pred,
                 item[self.label_key][0],
                 prob=item[self.prob_key][0] if self.prob_key else None,
-                image=None if image is None else image[0],
+                image=None if image is None else _display_image(image, pred.shape),
                 spacing=None,
                 overlay_slices=self.overlay_slices,
             )

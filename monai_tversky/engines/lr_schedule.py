@@ -1,11 +1,14 @@
-"""Learning-rate schedule of hashemi2018: step decay whose interval doubles at fixed periods."""
+"""Learning-rate schedules: hashemi2018's step decay whose interval doubles at fixed periods, and the inverse-time
+decay of Keras's SGD that abraham2018 trained with."""
 
 from __future__ import annotations
+
+import math
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-__all__ = ["IntervalDoublingStepLR", "interval_doubling_decays"]
+__all__ = ["IntervalDoublingStepLR", "InverseTimeDecayLR", "interval_doubling_decays"]
 
 
 def interval_doubling_decays(step: int, step_size: int = 500, doubling_period: int = 16000) -> int:
@@ -65,4 +68,40 @@ class IntervalDoublingStepLR(LRScheduler):
 
     def get_lr(self) -> list[float]:  # closed form: no drift, and exact after a resume
         factor = self.gamma ** interval_doubling_decays(self.last_epoch, self.step_size, self.doubling_period)
+        return [base * factor for base in self.base_lrs]
+
+
+class InverseTimeDecayLR(LRScheduler):
+    """
+    Keras's ``SGD(decay=...)`` learning-rate decay, as trained in abraham2018:
+
+        Abraham, Khan (2019). *A novel focal Tversky loss function with improved attention U-Net for lesion
+        segmentation.* ISBI 2019. https://arxiv.org/abs/1810.07842
+
+    The paper: "stochastic gradient descent with momentum, using an initial learning rate at 0.01 which decays by
+    1e-6 on every epoch"; the authors' code (``isic_train.py``) builds Keras's ``SGD(lr=0.01, momentum=0.90,
+    decay=1e-6)``, whose decay is applied per update (per iteration), not per epoch:
+    ``lr(t) = base_lr / (1 + decay * t)`` after ``t`` updates (Keras 2.2 ``optimizers.SGD.get_updates``). Step
+    it once per iteration (``monai.handlers.LrScheduleHandler(..., epoch_level=False)``). With ``decay=1e-6`` the
+    rate falls by about 0.1% per 1,000 iterations: over the paper's ISIC training (50 epochs of ~240 iterations)
+    it ends at 0.988 of its start. The closed form is exact after a resume (``last_epoch`` is saved with the
+    checkpoint).
+
+    Args:
+        optimizer: the wrapped optimizer.
+        decay: the decay per iteration, >= 0 (0: constant). Defaults to 1e-6.
+        last_epoch: the index of the last iteration (-1 to start afresh).
+
+    Raises:
+        ValueError: When ``decay`` is negative or not finite.
+    """
+
+    def __init__(self, optimizer: Optimizer, decay: float = 1e-6, last_epoch: int = -1) -> None:
+        if not math.isfinite(decay) or decay < 0:
+            raise ValueError(f"decay must be a finite number >= 0, got {decay}.")
+        self.decay = float(decay)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:  # closed form, as IntervalDoublingStepLR
+        factor = 1.0 / (1.0 + self.decay * max(self.last_epoch, 0))
         return [base * factor for base in self.base_lrs]

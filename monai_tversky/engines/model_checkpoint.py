@@ -25,6 +25,7 @@ __all__ = [
     "checkpoint_mismatch",
     "model_channels",
     "model_info_path",
+    "model_info_value",
     "read_model_info",
 ]
 
@@ -64,6 +65,26 @@ def model_channels(
         logger.info(f"channels {trained}, as {model_info_path(checkpoint)} records for the model")
         return tuple(trained)
     return tuple(default)
+
+
+def model_info_value(checkpoint: str | os.PathLike, key: str, default: Any) -> Any:
+    """
+    A setting the model was trained with, as its ``model.json`` records it (see :class:`ModelCheckpointSaver`), else
+    ``default``: what an inference config builds its network and pre-processing from, so that a model trained with
+    other settings (e.g. the focal_tversky bundle's ``network_variant`` or ``spatial_size``) is applied as it was
+    trained, without flags. The value used is logged when it comes from the record.
+
+    Args:
+        checkpoint: the model file (``model.pt``; the record is ``model.json`` beside it).
+        key: the setting's key in the record.
+        default: the value when there is no record or it lacks ``key`` (or holds ``null`` there).
+    """
+    info = read_model_info(checkpoint) or {}
+    value = info.get(key)
+    if value is None:
+        return default
+    logger.info(f"{key} {value!r}, as {model_info_path(checkpoint)} records for the model")
+    return value
 
 
 def _state_dict(obj: Any, checkpoint: Mapping, key: str, single: bool) -> Mapping | None:

@@ -33,19 +33,27 @@ def _network_shapes_digest(network: torch.nn.Module) -> str:
 
 
 def run_signature(
-    bundle: str, network: torch.nn.Module, modalities: Sequence[str] | None, data_source: str
+    bundle: str,
+    network: torch.nn.Module,
+    modalities: Sequence[str] | None,
+    data_source: str,
+    settings: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """
     What makes a resume checkpoint belong to a run: the bundle, the network's structure (class and the shapes of
-    its parameters and buffers, which follow from ``network_def``), the channels, and the data source. Two runs
-    that differ in any of these must not resume one another.
+    its parameters and buffers, which follow from ``network_def``), the channels, the data source and, when given,
+    ``settings`` the network's shapes do not show (e.g. the loss and its weights, the image size: the focal_tversky
+    bundle's ablation rows differ only in those). Two runs that differ in any of these must not resume one another.
     """
-    return {
+    signature = {
         "bundle": bundle,
         "network": _network_shapes_digest(network),
         "modalities": list(modalities) if modalities is not None else None,
         "data": str(data_source),
     }
+    if settings is not None:
+        signature["settings"] = {str(k): _plain(v) for k, v in settings.items()}
+    return signature
 
 
 def case_ids(items: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -308,9 +308,15 @@ class SplineFusionInferer(Inferer):
     ) -> torch.Tensor:
         """Sum of the network predictions over the test-time flips, each flipped back, on ``device``."""
         total: torch.Tensor | None = None
+        # Under no_grad (MONAI's evaluators, inference) the network runs in inference mode, which skips autograd's
+        # version counting and view tracking (~5 % of a PatchDenseNet3D window on the CPU); its outputs are only
+        # read below, never modified in place. With gradients enabled nothing changes.
+        no_autograd = not torch.is_grad_enabled()
         for axes in flips:
             dims = [a + 2 for a in axes]
-            pred = self._select(network(windows.flip(dims) if dims else windows, *args, **kwargs), windows.shape)
+            with torch.inference_mode(no_autograd):
+                out = network(windows.flip(dims) if dims else windows, *args, **kwargs)
+            pred = self._select(out, windows.shape)
             if dims:
                 pred = pred.flip(dims)  # a copy, ours to modify
             if total is None:  # the network may return (a view of) its input: copy before accumulating into it

@@ -9,6 +9,7 @@ Erratum (sudre2017): the printed two-class gradient of the generalised Dice loss
 gradient of the score GDS = 1 - GDL, not of the loss GDL. Autograd differentiates the loss exactly.
 """
 
+from .ablation import ABRAHAM2018_LOSSES, abraham2018_loss
 from .deep_supervision import DeepSupervisionCombinedLoss
 from .fbeta import FBetaLoss
 from .focal_tversky import FocalTverskyLoss
@@ -18,6 +19,7 @@ from .two_class_dice import TwoClassDiceLoss
 from .weighted_cross_entropy import WeightedCrossEntropyLoss
 
 __all__ = [
+    "ABRAHAM2018_LOSSES",
     "DeepSupervisionCombinedLoss",
     "FBetaLoss",
     "FocalTverskyLoss",
@@ -25,6 +27,7 @@ __all__ = [
     "SensitivitySpecificityLoss",
     "TwoClassDiceLoss",
     "WeightedCrossEntropyLoss",
+    "abraham2018_loss",
     "get_loss",
     "loss_names",
 ]

@@ -168,7 +168,7 @@ def save_lesion_overlay(
     rot90: int = 0,
     pixel_size: tuple[float, float] | None = None,
     title: str | None = None,
-    scale: int = 4,
+    scale: float = 4,
     dpi: int = 100,
 ) -> Path:
     """
@@ -195,7 +195,8 @@ def save_lesion_overlay(
         pixel_size: physical size (rows, columns) of a voxel of the displayed slice (after ``rot90``), for the
             aspect ratio. Defaults to ``None`` (square voxels).
         title: text written at the top left of the image. Defaults to ``None`` (the slice position).
-        scale: PNG pixels per voxel along the finer axis, >= 1. Defaults to 4.
+        scale: PNG pixels per voxel along the finer axis, > 0 (below 1 the slice is shown downsampled, e.g. a
+            multi-megapixel 2D photograph). Defaults to 4.
         dpi: dots per inch of the PNG. Defaults to 100.
 
     Returns:
@@ -205,8 +206,8 @@ def save_lesion_overlay(
         ValueError: when the inputs are not binary masks of one shape, ``slice_index`` is out of range (or given for
             2D input), or ``scale``, ``dpi``, ``alpha`` or ``pixel_size`` is invalid.
     """
-    if scale < 1 or dpi < 1:
-        raise ValueError(f"scale and dpi must be >= 1, got scale={scale}, dpi={dpi}.")
+    if not scale > 0 or dpi < 1:
+        raise ValueError(f"scale must be > 0 and dpi >= 1, got scale={scale}, dpi={dpi}.")
     pred_np = _spatial_array(pred, "pred")
     label_np = _spatial_array(label, "label")
     image_np = None if image is None else _spatial_array(image, "image")
@@ -236,13 +237,13 @@ def save_lesion_overlay(
     if len(pixel_size) != 2 or min(pixel_size) <= 0:
         raise ValueError(f"pixel_size must be two positive numbers, got {pixel_size}.")
     finest = min(pixel_size)
-    width_px = round(scale * cols * pixel_size[1] / finest)
-    height_px = round(scale * rows * pixel_size[0] / finest)
+    width_px = max(1, round(scale * cols * pixel_size[1] / finest))
+    height_px = max(1, round(scale * rows * pixel_size[0] / finest))
 
     fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-    ax.imshow(rgb, interpolation="nearest", aspect="auto")
+    ax.imshow(rgb, interpolation="nearest" if scale >= 1 else "antialiased", aspect="auto")
     ax.set_axis_off()
     fontsize = max(5.0, min(10.0, 0.035 * min(width_px, height_px)))
     _legend_below(fig, ax, width_px, height_px, dpi, fontsize)

@@ -159,6 +159,9 @@ class LesionReport:
         overlay_alpha: colour opacity of the overlays. Defaults to 0.6.
         overlay_rot90: quarter turns applied to overlay slices for display (see :py:func:`save_lesion_overlay`).
             Defaults to 0.
+        overlay_max_size: the longer side of an overlay image, in PNG pixels, at most (voxels are drawn 4 pixels
+            wide, fewer for larger slices; a multi-megapixel 2D image, e.g. an ISIC 2018 photograph of
+            2166 x 3188, is shown downsampled). Defaults to 1024.
 
     Raises:
         ValueError: when ``num_bins`` is invalid.
@@ -173,13 +176,17 @@ class LesionReport:
         overlay_axis: int = -1,
         overlay_alpha: float = 0.6,
         overlay_rot90: int = 0,
+        overlay_max_size: int = 1024,
     ) -> None:
+        if isinstance(overlay_max_size, bool) or int(overlay_max_size) != overlay_max_size or overlay_max_size < 1:
+            raise ValueError(f"overlay_max_size must be a positive integer, got {overlay_max_size!r}.")
         self.output_dir = Path(output_dir)
         self.connectivity = connectivity
         self.run_name = run_name
         self.overlay_axis = overlay_axis
         self.overlay_alpha = overlay_alpha
         self.overlay_rot90 = overlay_rot90
+        self.overlay_max_size = int(overlay_max_size)
         self.pr_histogram = PrecisionRecallHistogram(num_bins)
         self.rows: list[dict[str, object]] = []
         self.overlay_paths: list[Path] = []
@@ -248,7 +255,7 @@ class LesionReport:
             pixel_size = spacing_t if self.overlay_rot90 % 2 == 0 else spacing_t[::-1]
             self.overlay_paths.append(save_lesion_overlay(
                 folder / f"{name}.png", pred_np, label_np, image, alpha=self.overlay_alpha, rot90=self.overlay_rot90,
-                pixel_size=pixel_size, title=name,
+                pixel_size=pixel_size, title=name, scale=self._overlay_scale(pred_np.shape, spacing_t),
             ))
             return
         if isinstance(overlay_slices, str):
@@ -258,12 +265,20 @@ class LesionReport:
         axis = self.overlay_axis % 3
         in_plane = tuple(s for a, s in enumerate(spacing_t) if a != axis)
         pixel_size = in_plane if self.overlay_rot90 % 2 == 0 else in_plane[::-1]
+        plane = tuple(s for a, s in enumerate(pred_np.shape) if a != axis)
+        scale = self._overlay_scale(plane, in_plane)
         for k in indices:
             self.overlay_paths.append(save_lesion_overlay(
                 folder / f"{name}_axis{axis}_slice{k}.png", pred_np, label_np, image, slice_index=k, axis=axis,
                 alpha=self.overlay_alpha, rot90=self.overlay_rot90, pixel_size=pixel_size,  # type: ignore[arg-type]
-                title=f"{name}: axis {axis}, slice {k}",
+                title=f"{name}: axis {axis}, slice {k}", scale=scale,
             ))
+
+    def _overlay_scale(self, shape: Sequence[int], spacing: Sequence[float]) -> float:
+        """PNG pixels per voxel: 4, or fewer so that the longer side stays within ``overlay_max_size``."""
+        finest = min(spacing)
+        longest = max(n * s / finest for n, s in zip(shape, spacing))
+        return min(4.0, self.overlay_max_size / longest) if longest > 0 else 4.0
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Mean ± sd per metric over the cases added (see :py:func:`summarize_lesion_metrics`) and ``apr_pooled``."""

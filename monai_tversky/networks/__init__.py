@@ -7,16 +7,26 @@ The salehi2017 3D U-Net is MONAI's ``BasicUNet`` configured to match (see ``test
 
 from __future__ import annotations
 
-from .attention_unet import AttentionPyramidUNet, GatedDecoderLevel, PyramidEncoderLevel
+from .attention_unet import (
+    ABRAHAM2018_NETWORKS,
+    AttentionPyramidUNet,
+    GatedDecoderLevel,
+    PyramidEncoderLevel,
+    attention_unet_variant,
+    final_output,
+)
 from .input_validation import validate_network_input
 from .patch_densenet import DenseBottleneckLayer, PatchDenseLevel, PatchDenseNet3D
 
 __all__ = [
+    "ABRAHAM2018_NETWORKS",
     "AttentionPyramidUNet",
     "DenseBottleneckLayer",
     "GatedDecoderLevel",
     "PatchDenseLevel",
     "PatchDenseNet3D",
     "PyramidEncoderLevel",
+    "attention_unet_variant",
+    "final_output",
     "validate_network_input",
 ]

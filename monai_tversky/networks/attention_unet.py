@@ -16,9 +16,68 @@ from monai.networks.nets.attentionunet import AttentionBlock
 from monai.networks.nets.basic_unet import TwoConv
 from monai_tversky.networks.input_validation import validate_network_input
 
-__all__ = ["AttentionPyramidUNet", "PyramidEncoderLevel", "GatedDecoderLevel"]
+__all__ = [
+    "AttentionPyramidUNet",
+    "PyramidEncoderLevel",
+    "GatedDecoderLevel",
+    "ABRAHAM2018_NETWORKS",
+    "attention_unet_variant",
+    "final_output",
+]
 
 _LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+#: The three networks of abraham2018's ablation (Tables 1-2), as :class:`AttentionPyramidUNet` arguments, keyed by
+#: the names the focal_tversky bundle's ``network_variant`` takes. In the authors' code (``newmodels.py``) they are
+#: ``unet`` (a plain U-Net: no gates, no pyramid, one output), ``attn_reg_ds`` ("attention U-Net with deep
+#: supervision - exactly from paper", the rows "Attn U-Net") and ``attn_reg`` (the rows "Attn U-Net + Multi-Input").
+ABRAHAM2018_NETWORKS: dict[str, dict[str, bool]] = {
+    "unet": {"attention": False, "input_pyramid": False, "deep_supervision": False},
+    "attn_unet": {"attention": True, "input_pyramid": False, "deep_supervision": True},
+    "attn_unet_pyramid": {"attention": True, "input_pyramid": True, "deep_supervision": True},
+}
+
+
+def attention_unet_variant(name: str) -> dict[str, bool]:
+    """
+    The :class:`AttentionPyramidUNet` arguments ``attention``, ``input_pyramid`` and ``deep_supervision`` of one
+    network of abraham2018's ablation (Tables 1-2), see :data:`ABRAHAM2018_NETWORKS`:
+
+    - ``"unet"``: U-Net (no attention gates, no input pyramid, no side outputs; the authors' ``unet``);
+    - ``"attn_unet"``: attention U-Net with deep supervision (the authors' ``attn_reg_ds``);
+    - ``"attn_unet_pyramid"``: attention U-Net with input image pyramid and deep supervision (``attn_reg``, the
+      proposed network).
+
+    Args:
+        name: one of the keys above (case-insensitive; ``-`` and ``_`` alike).
+
+    Returns:
+        a new dict ``{"attention": bool, "input_pyramid": bool, "deep_supervision": bool}``.
+
+    Raises:
+        ValueError: when ``name`` is not one of the three (the message lists them).
+    """
+    key = name.strip().lower().replace("-", "_") if isinstance(name, str) else name
+    if key not in ABRAHAM2018_NETWORKS:
+        raise ValueError(f"unknown network variant {name!r}; choose one of {', '.join(ABRAHAM2018_NETWORKS)}.")
+    return dict(ABRAHAM2018_NETWORKS[key])
+
+
+def final_output(output: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
+    """
+    The final (full-resolution) output of :class:`AttentionPyramidUNet`: ``output`` itself when it is a tensor (eval
+    mode, or no deep supervision), else its first element (train mode with deep supervision returns
+    ``[final, side_1, ...]``). For a training engine's post-processing and metrics, e.g.
+    ``Lambdad(keys="pred", func=final_output)`` before ``Activationsd``.
+
+    Raises:
+        TypeError: when ``output`` is neither a tensor nor a non-empty list/tuple of tensors.
+    """
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (list, tuple)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    raise TypeError(f"expected a tensor or a list [final, side_1, ...] of tensors, got {type(output).__name__}.")
 
 
 class PyramidEncoderLevel(nn.Module):
@@ -157,9 +216,9 @@ class AttentionPyramidUNet(nn.Module):
       average-pooled to their scale through a 3x3 convolution + ``act`` to ``channels[l]`` maps (the input image
       pyramid, ``input_pyramid=True``), concatenated before the pooled features; level ``L-1`` is the centre;
     - decoder: at levels ``L-2 .. 0``, a 2x transposed convolution of the coarser features, concatenated with the
-      skip connection, then two 3x3 convolutions; the skip connections of levels ``1 .. L-2`` (all but the first)
-      pass through an additive attention gate (``channels[l] // 2`` inner maps) whose gating signal is the coarser
-      features;
+      skip connection, then two 3x3 convolutions; with ``attention=True`` the skip connections of levels
+      ``1 .. L-2`` (all but the first) pass through an additive attention gate (``channels[l] // 2`` inner maps)
+      whose gating signal is the coarser features;
     - outputs: a 1x1 convolution to ``out_channels`` maps on the level-0 decoder features (the final output) and,
       with ``deep_supervision=True``, one on each decoder level ``1 .. L-2`` (side outputs).
 
@@ -200,6 +259,12 @@ class AttentionPyramidUNet(nn.Module):
 
     Trainable parameters for 3 input maps and 1 output map: 8,683,725 here, 5,640,103 in ``attn_reg`` (hand count).
 
+    The ablation of abraham2018 (Tables 1-2) switches the parts off one by one (:func:`attention_unet_variant`):
+    ``attention=False, input_pyramid=False, deep_supervision=False`` is a plain U-Net with the same levels and maps
+    (the rows "U-Net", the authors' ``unet``; it differs from that Keras function in details: batch norm in every
+    block, two convolutions per decoder level); ``input_pyramid=False`` gives the rows "Attn U-Net" (the authors'
+    ``attn_reg_ds``); all three on (the defaults) the rows "Attn U-Net + Multi-Input".
+
     Outputs:
 
     - ``eval()`` mode, or ``deep_supervision=False``: the final output only, a tensor
@@ -228,6 +293,8 @@ class AttentionPyramidUNet(nn.Module):
         dropout: dropout probability in the 3x3 convolutions, in [0, 1). Defaults to 0.
         input_pyramid: whether to inject the input image pyramid into the encoder. Defaults to True.
         deep_supervision: whether training mode returns the side outputs as well. Defaults to True.
+        attention: whether the skip connections of levels ``1 .. L-2`` pass through attention gates; ``False``
+            gives plain U-Net skips. Defaults to True.
 
     Returns:
         ``forward(x)`` with ``x`` of shape ``(B, in_channels, *S)`` returns the final logits
@@ -261,6 +328,7 @@ class AttentionPyramidUNet(nn.Module):
         dropout: float = 0.0,
         input_pyramid: bool = True,
         deep_supervision: bool = True,
+        attention: bool = True,
     ) -> None:
         super().__init__()
         if spatial_dims not in _LINEAR_MODES or isinstance(spatial_dims, bool):
@@ -284,6 +352,8 @@ class AttentionPyramidUNet(nn.Module):
         self.out_channels = out_channels
         self.size_divisor = 2 ** (num_levels - 1)
         self.deep_supervision = deep_supervision
+        self.attention = attention
+        self.input_pyramid = input_pyramid
 
         self.encoder0 = TwoConv(spatial_dims, in_channels, channels[0], act, norm, bias, dropout)
         # encoders[l - 1] is level l; attn_reg's pyramid enters levels 1, 2, 3 (conv_scale2 .. 4), not the centre
@@ -299,7 +369,7 @@ class AttentionPyramidUNet(nn.Module):
         self.decoders = nn.ModuleList(
             GatedDecoderLevel(
                 spatial_dims, channels[level + 1], channels[level], channels[level], act, norm, bias, dropout,
-                attention=level > 0,
+                attention=attention and level > 0,
             )
             for level in range(num_levels - 2, -1, -1)
         )
