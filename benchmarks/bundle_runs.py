@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -174,6 +175,23 @@ def read_pr_curve(report: Path) -> PrecisionRecallHistogram:
 def save_pr_figure(path: Path, curves: Mapping[str, PrecisionRecallHistogram], title: str) -> Path:
     """The runs' PR curves on one plot, legend = the keys of ``curves``."""
     return save_precision_recall_plot(path, dict(curves), title=title)
+
+
+def write_table(work: Path, lines: Sequence[str], timings: Timings) -> str:
+    """Finish a table script's text: the timings of the steps run now appended, written to ``<work>/table.md`` and
+    printed. Returns the text."""
+    text = "\n".join([*lines, *(["", timings.line()] if timings else [])])
+    (work / "table.md").write_text(text + "\n")
+    print(text)
+    return text
+
+
+def copy_figure(path: Path, destination: str | os.PathLike | None) -> None:
+    """Print where a figure is and copy it to ``destination`` (the model card's folder), unless that is empty."""
+    print(f"figure: {path}")
+    if destination:
+        shutil.copyfile(path, destination)
+        print(f"copied to {destination}")
 
 
 def percent(summary: Mapping[str, Mapping[str, str]], metric: str) -> str:

@@ -20,7 +20,17 @@ import argparse
 import json
 from pathlib import Path
 
-from bundle_runs import Timings, evaluate, percent, read_pr_curve, read_summary, save_pr_figure, train
+from bundle_runs import (
+    Timings,
+    copy_figure,
+    evaluate,
+    percent,
+    read_pr_curve,
+    read_summary,
+    save_pr_figure,
+    train,
+    write_table,
+)
 
 BUNDLE = "msseg"
 COLUMNS = [("dsc", "DSC"), ("sensitivity", "Sensitivity"), ("specificity", "Specificity"), ("f2", "F2"),
@@ -83,14 +93,9 @@ def main() -> None:
     for beta, fusion, summary in rows:
         cells = [percent(summary, key) for key, _ in COLUMNS]
         lines.append(f"| {beta:g} | {FUSION_NAMES[fusion]} | " + " | ".join(cells) + " |")
-    if timings:
-        lines += ["", timings.line()]
-    text = "\n".join(lines)
-    (work / "table.md").write_text(text + "\n")
-    print(text)
+    write_table(work, lines, timings)
     if curves:
-        path = save_pr_figure(work / "pr_curves.png", curves, title="msseg, phantom validation set")
-        print(f"PR curves: {path}")
+        copy_figure(save_pr_figure(work / "pr_curves.png", curves, title="msseg, phantom validation set"), None)
 
 
 if __name__ == "__main__":

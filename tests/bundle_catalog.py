@@ -42,3 +42,31 @@ def input_channels(name: str) -> list[str]:
     """The channels the bundle's network takes, in order (metadata.json's ``channel_def`` of the input image)."""
     channel_def = metadata(name)["network_data_format"]["inputs"]["image"]["channel_def"]
     return [channel_def[str(i)] for i in range(len(channel_def))]
+
+
+def spatial_dims(name: str) -> int:
+    """2 or 3: the dimensionality of the bundle's input (metadata.json's ``spatial_shape``, MONAI Label's
+    ``dimension``)."""
+    return len(metadata(name)["network_data_format"]["inputs"]["image"]["spatial_shape"])
+
+
+def phantom_kind_2d(name: str) -> str:
+    """The 2D phantom kind (``skin``, ``ultrasound``) whose channels a 2D bundle's network takes."""
+    from monai_tversky.data import PHANTOM2D_CHANNELS
+
+    return next(k for k, channels in PHANTOM2D_CHANNELS.items() if list(channels) == input_channels(name))
+
+
+def bundle_parser(name: str, *config_names: str, bundle_root: str | Path | None = None, **overrides):
+    """A ``ConfigParser`` over the bundle's ``configs/<config_names>`` (merged in order, as ``--config_file "[a, b]"``
+    merges them) with its metadata, ``bundle_root`` (default: the bundle's folder) and ``overrides`` set."""
+    from monai.bundle import ConfigParser
+
+    configs = bundle_dir(name) / "configs"
+    parser = ConfigParser()
+    parser.read_config([str(configs / n) for n in config_names])
+    parser.read_meta(str(configs / "metadata.json"))
+    parser["bundle_root"] = str(bundle_root if bundle_root is not None else bundle_dir(name))
+    for k, v in overrides.items():
+        parser[k] = v
+    return parser

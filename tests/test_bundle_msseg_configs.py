@@ -3,35 +3,23 @@
 import json
 from pathlib import Path
 
-import pytest
 import torch
-from monai.bundle import ConfigParser
 
 from monai_tversky.engines import IntervalDoublingStepLR
 from monai_tversky.inferers import SplineFusionInferer
 from monai_tversky.losses import FBetaLoss
 from monai_tversky.networks import PatchDenseNet3D
 
+from bundle_catalog import bundle_parser
+
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "msseg"
 CONFIGS = BUNDLE / "configs"
 
 
 def _parser(*names, **overrides):
-    parser = ConfigParser()
-    parser.read_config([str(CONFIGS / n) for n in names])
-    parser.read_meta(str(CONFIGS / "metadata.json"))
-    parser["bundle_root"] = str(BUNDLE)
-    for k, v in overrides.items():
-        parser[k] = v
-    return parser
+    return bundle_parser("msseg", *names, **overrides)
 
 
-def test_spec_files_present():
-    for name in ("configs/metadata.json", "configs/train.json", "configs/inference.json", "configs/evaluate.json",
-                 "configs/logging.conf", "docs/README.md", "LICENSE"):
-        assert (BUNDLE / name).is_file(), name
-    # the README's path works from the repository root
-    assert (BUNDLE / "train.json").resolve() == (CONFIGS / "train.json").resolve()
 
 
 def test_train_and_inference_define_the_same_network():

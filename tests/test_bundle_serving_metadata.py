@@ -25,6 +25,19 @@ def name(request) -> str:
     return request.param
 
 
+def test_spec_files_present(name):
+    """The model zoo's bundle layout, and the README's paths from the repository root (``bundles/<name>/train.json``)
+    work as ``configs/train.json`` does."""
+    bundle = bundle_dir(name)
+    for path in ("configs/metadata.json", "configs/train.json", "configs/inference.json", "configs/evaluate.json",
+                 "configs/multi_gpu_train.json", "configs/logging.conf", "models/model.pt", "docs/README.md",
+                 "LICENSE"):
+        assert (bundle / path).is_file(), f"{name}: {path}"
+    for link in ("train.json", "metadata.json", "logging.conf"):
+        assert (bundle / link).is_symlink(), f"{name}: {link}"
+        assert (bundle / link).resolve() == (bundle / "configs" / link).resolve(), f"{name}: {link}"
+
+
 def _meta_file(name: str) -> Path:
     return bundle_dir(name) / "configs" / "metadata.json"
 
@@ -182,7 +195,9 @@ def test_verify_net_in_out_detects_a_channel_mismatch(name):
 
 @pytest.mark.slow
 def test_verify_net_in_out_paper_network(offline, name):
-    """The paper-size network on one input of the declared size, exactly as the zoo's CI runs it."""
+    """The shipped network on one input of the declared size, exactly as the zoo's CI runs it: the paper's size
+    (focal_tversky: the width its demo model's model.json records; the paper width is verified in
+    test_bundle_focal_tversky_configs.py)."""
     verify_net_in_out(
         net_id="network_def",
         meta_file=str(_meta_file(name)),

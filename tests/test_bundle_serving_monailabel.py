@@ -11,8 +11,9 @@ The calls below replicate, step by step, MONAI Label's
 MONAI Label serves one image file per case from its datastore, so the images here are 4D NIfTI files holding the
 bundle's channels (msseg: FLAIR, T1, T1Gd, PD, T2; tversky_unet3d: T1, T2, FLAIR) in the order of metadata.json's
 ``channel_def``, or, for a 2D bundle (focal_tversky), PNG files as MONAI Label serves 2D studies (RGB or grayscale,
-with 0/255 label PNGs). The bundle copy is configured with the tiny network of ``ci/<bundle>_tiny_overrides.json`` by editing
-its config files, as a user customising a bundle would; MONAI Label itself then overrides only what it overrides.
+with 0/255 label PNGs). The bundle copy is configured with the tiny network of ``ci/<bundle>_tiny_overrides.json``
+by editing its config files, as a user customising a bundle would; MONAI Label itself then overrides only what it
+overrides.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ from monai.transforms import Activationsd, AsDiscreted, Compose, SaveImaged
 
 from PIL import Image
 
-from monai_tversky.data import PHANTOM2D_CHANNELS, generate_phantom_dataset, generate_phantom_dataset_2d
+from monai_tversky.data import generate_phantom_dataset, generate_phantom_dataset_2d
 
-from bundle_catalog import BUNDLE_NAMES, bundle_dir, input_channels, metadata, tiny_overrides
+from bundle_catalog import BUNDLE_NAMES, bundle_dir, input_channels, phantom_kind_2d, spatial_dims, tiny_overrides
 
 DEVICE = "cpu"  # what monailabel.utils.others.generic.name_to_device returns without CUDA
 
@@ -69,23 +70,30 @@ def _make_bundle(dest: Path, name: str) -> Path:
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
+    if spatial_dims(name) == 2:
+        # the 2D network's ten levels of freshly initialised convolutions shrink the signal to ~1e-4 when batch norm
+        # divides by statistics it never saw: statistics of its own activations on random images (as training
+        # leaves them) let the served probabilities vary over the image, so that the comparisons below mean something
+        size = tiny_overrides(name)["spatial_size"]
+        with torch.no_grad():
+            for m in net.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.reset_running_stats()
+                    m.momentum = None  # cumulative average over the calibration batches
+            net.train()
+            for _ in range(3):
+                net(torch.rand(4, len(input_channels(name)), *size))
+            net.eval()
     # the format CheckpointSaver(save_dict={"model": network}) writes: the bare state dict
     torch.save(net.state_dict(), bundle / "models" / "model.pt")
     return bundle
 
 
-def _spatial_dims(name: str) -> int:
-    """2 or 3: the dimensionality of the bundle's input (metadata.json's ``spatial_shape``, MONAI Label's
-    ``dimension``)."""
-    return len(metadata(name)["network_data_format"]["inputs"]["image"]["spatial_shape"])
-
-
 def _make_datastore_2d(dest: Path, name: str, num_cases: int) -> list[dict]:
     """MONAI Label datastore items of a 2D bundle: one PNG image (RGB or grayscale) and one 0/255 label PNG per case."""
-    kind = next(k for k, channels in PHANTOM2D_CHANNELS.items() if list(channels) == input_channels(name))
     phantom = generate_phantom_dataset_2d(
-        dest / "phantom", num_cases=num_cases, kind=kind, shape=tiny_overrides(name)["phantom_shape"], seed=0,
-        val_fraction=0.0, progress=False,
+        dest / "phantom", num_cases=num_cases, kind=phantom_kind_2d(name), shape=tiny_overrides(name)["phantom_shape"],
+        seed=0, val_fraction=0.0, progress=False,
     )
     images, labels = dest / "datastore", dest / "datastore" / "labels" / "final"
     labels.mkdir(parents=True)
@@ -101,7 +109,7 @@ def _make_datastore_2d(dest: Path, name: str, num_cases: int) -> list[dict]:
 def _make_datastore(dest: Path, name: str, num_cases: int = 3) -> list[dict]:
     """MONAI Label datastore items: one 4D NIfTI image (the bundle's channels, last) and one label file per case
     (a 2D bundle: PNG files)."""
-    if _spatial_dims(name) == 2:
+    if spatial_dims(name) == 2:
         return _make_datastore_2d(dest, name, num_cases)
     phantom = generate_phantom_dataset(
         dest / "phantom", num_cases=num_cases, shape=tiny_overrides(name)["phantom_shape"],
@@ -127,7 +135,7 @@ def served(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"monailabel_{name}")
     return SimpleNamespace(
         name=name, root=root, bundle=_make_bundle(root, name), datastore=_make_datastore(root, name),
-        tiny=tiny_overrides(name), dims=_spatial_dims(name),
+        tiny=tiny_overrides(name), dims=spatial_dims(name),
     )
 
 

@@ -23,10 +23,12 @@ import pytest
 import torch
 from monai.bundle import ConfigParser, download
 
-from monai_tversky.data import generate_phantom_dataset
+from PIL import Image
+
+from monai_tversky.data import generate_phantom_dataset, generate_phantom_dataset_2d
 
 from bundle_catalog import BUNDLE_NAMES, REPO, bundle_dir, input_channels, metadata, tiny_network, tiny_overrides
-from bundle_catalog import tiny_overrides_file
+from bundle_catalog import phantom_kind_2d, spatial_dims, tiny_overrides_file
 
 PACK = REPO / "ci" / "pack_bundle"
 
@@ -220,10 +222,16 @@ def test_download_from_local_server_and_infer(release, http_server, tmp_path):
     assert (got / "configs" / "metadata.json").read_bytes() == (bundle / "configs" / "metadata.json").read_bytes()
 
     # run the downloaded bundle's inference from its own folder on one phantom case (tiny network, as packed)
-    phantom = generate_phantom_dataset(
-        tmp_path / "phantom", num_cases=2, shape=tiny["phantom_shape"], modalities=input_channels(name), seed=1,
-        val_fraction=0.5, progress=False,
-    )
+    if spatial_dims(name) == 2:
+        phantom = generate_phantom_dataset_2d(
+            tmp_path / "phantom", num_cases=2, kind=phantom_kind_2d(name), shape=tiny["phantom_shape"], seed=1,
+            val_fraction=0.5, progress=False,
+        )
+    else:
+        phantom = generate_phantom_dataset(
+            tmp_path / "phantom", num_cases=2, shape=tiny["phantom_shape"], modalities=input_channels(name), seed=1,
+            val_fraction=0.5, progress=False,
+        )
     case = phantom["validation"][0]  # build_inference_datalist takes a datalist's "validation" before "training"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/inference.json"]
@@ -233,8 +241,18 @@ def test_download_from_local_server_and_infer(release, http_server, tmp_path):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
 
     out = got / "output" / "inference"  # the downloaded bundle's own output folder, not the shell's
-    first = nib.load(case["image"][0])
     stem = case["case_id"]  # one folder per case, named by the datalist's case id
+    if spatial_dims(name) == 2:  # 8-bit PNGs of the image's size
+        for postfix in ("prob", "seg"):
+            saved = list(out.rglob(f"{stem}_{postfix}.png"))
+            assert [p.relative_to(out).as_posix() for p in saved] == [f"{stem}/{stem}_{postfix}.png"], sorted(
+                str(p) for p in out.rglob("*")
+            )
+            assert Image.open(saved[0]).size == Image.open(case["image"]).size
+        seg = np.asarray(Image.open(next(out.rglob(f"{stem}_seg.png"))))
+        assert set(np.unique(seg).tolist()) <= {0, 255}
+        return
+    first = nib.load(case["image"][0])
     for postfix in ("prob", "seg"):
         saved = list(out.rglob(f"{stem}_{postfix}.nii.gz"))
         assert [p.relative_to(out).as_posix() for p in saved] == [f"{stem}/{stem}_{postfix}.nii.gz"], sorted(
@@ -245,3 +263,19 @@ def test_download_from_local_server_and_infer(release, http_server, tmp_path):
         np.testing.assert_allclose(img.affine, first.affine, atol=1e-6)
     seg = np.asarray(nib.load(next(out.rglob(f"{stem}_seg.nii.gz"))).dataobj)
     assert set(np.unique(seg).tolist()) <= {0, 1}
+
+
+def test_verify_without_jsonschema_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "jsonschema", None)  # `import jsonschema` raises ImportError
+    meta_file = bundle_dir(BUNDLE_NAMES[0]) / "configs" / "metadata.json"
+    with pytest.raises(pack_bundle.BundleError, match=r'pip install -e "\.\[verify\]"'):
+        pack_bundle.verify_metadata_offline(meta_file, metadata(BUNDLE_NAMES[0]))
+
+
+def test_jsonschema_is_an_extra_not_a_core_requirement():
+    """MONAI Label's pydicom-seg pins jsonschema<4: as a core requirement it made pip backtrack monailabel."""
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.startswith("jsonschema")]
+    assert any(d.startswith("jsonschema") for d in project["optional-dependencies"]["verify"])
+    assert any(d.startswith("jsonschema") for d in project["optional-dependencies"]["test"])

@@ -3,7 +3,6 @@ non-finite images and labels with unexpected values, and names the file; the tra
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import nibabel as nib

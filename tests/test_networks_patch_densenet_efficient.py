@@ -8,11 +8,12 @@ so values agree to float rounding, not bit for bit. ``scale`` is the largest mag
 - eval mode: outputs within ``1e-5 * scale`` (gradients with respect to the input, sums over every output voxel,
   within ``1e-4 * scale``);
 - training mode against the plain network fed the same channels-last input (the same convolutions): outputs
-  within ``1e-5 * scale``, parameter gradients (sums over every voxel of the batch) within ``1e-3 * scale``,
-  batch-norm running statistics exactly equal (what checkpointing could break by updating them twice);
+  within ``1e-4 * scale`` (measured up to 1.1e-5, with one thread), parameter gradients (sums over every voxel of the batch) within ``1e-3 * scale``,
+  batch-norm running statistics equal to float rounding (1e-6 relative) and the update counts exactly (what
+  checkpointing could break by updating them twice: that would move a running mean by a whole momentum step);
 - training mode against the plain network as it runs by default (channels-first) with dropout: outputs within
   ``1e-4 * scale`` (the dropout masks are the same: a different mask would change outputs by ~100 %), gradients
-  within ``2e-2 * scale``: each training-mode batch norm's backward subtracts sums of 2 x 32^3 products that nearly
+  within ``5e-2 * scale`` (measured: 1.5 % with two threads, 4 % with one): each training-mode batch norm's backward subtracts sums of 2 x 32^3 products that nearly
   cancel, which turns the layout's float rounding into up to ~1.5 % of the first convolution's gradient (three
   levels here; with five at 32^3 the coarsest batch norm sees 16 values per channel and it is worse). Against the
   same layout, the gradients agree within ``1e-3 * scale`` (the test above). Training-mode batch norm at the coarsest levels normalises by the statistics of a few values,
@@ -74,19 +75,24 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
 )
 def test_memory_efficient_training_equals_the_plain_network(kwargs, shape):
     """Against the plain network on the same (channels-last) input: same convolutions, so close to float rounding
-    of the reordered sums, and the running statistics exactly equal over two steps."""
+    of the reordered sums, and the running statistics updated once per step (equal to rounding) over two steps."""
     plain, efficient = _pair(**kwargs)
     x = torch.randn(shape)
     for step in range(2):  # two steps: the second runs on running statistics updated by the first
         out_plain = _train_step(plain, _channels_last(x), seed=step)
         out_efficient = _train_step(efficient, x, seed=step)
-        _close(out_efficient, out_plain)
+        # 1e-4: training-mode batch norm at the coarsest levels amplifies the reordered sums' rounding (up to ~1.1e-5
+        # of the scale with one thread, where oneDNN splits the sums otherwise), see the module docstring
+        _close(out_efficient, out_plain, rel=1e-4)
         for (name, p), q in zip(plain.named_parameters(), efficient.parameters()):
             _close(q.grad, p.grad, rel=1e-3)  # summed over 2 x 32^3 voxels, through training-mode batch norm
             p.grad = q.grad = None
         for (name, b), c in zip(plain.named_buffers(), efficient.named_buffers()):
             # checkpointing recomputes batch norm in the backward pass; the running statistics must move only once
-            assert torch.equal(b, c[1]), f"buffer {name} differs after step {step}"
+            if b.is_floating_point():  # the batch means/variances are reduced in another order: rounding only
+                torch.testing.assert_close(c[1], b, rtol=1e-6, atol=1e-7, msg=f"buffer {name} after step {step}")
+            else:  # num_batches_tracked: updated exactly once per step
+                assert torch.equal(b, c[1]), f"buffer {name} differs after step {step}"
 
 
 def test_memory_efficient_training_with_dropout_equals_the_plain_network_under_a_fixed_seed():
@@ -101,7 +107,7 @@ def test_memory_efficient_training_with_dropout_equals_the_plain_network_under_a
         out_efficient = _train_step(efficient, x, seed=step)
         _close(out_efficient, out_plain, rel=1e-4)
         for p, q in zip(plain.parameters(), efficient.parameters()):
-            _close(q.grad, p.grad, rel=2e-2)  # see the module docstring: layout rounding through batch-norm backward
+            _close(q.grad, p.grad, rel=5e-2)  # see the module docstring: layout rounding through batch-norm backward
             p.grad = q.grad = None
         for b, c in zip(plain.buffers(), efficient.buffers()):
             torch.testing.assert_close(c, b, rtol=1e-3, atol=1e-5)

@@ -1,4 +1,5 @@
-"""The salehi2017 3D U-Net is MONAI's BasicUNet with the arguments below (no class of ours is needed).
+"""The salehi2017 3D U-Net is MONAI's BasicUNet with the arguments below (no class of ours is needed); the
+tversky_unet3d bundle's ``network_def`` holds that configuration, and the tests here build the network from it.
 
 salehi2017 section 2.1 / hashemi2018 III.A.1: padded 3x3x3 convolutions + ReLU, two per level; 2x2x2 max pooling
 with stride 2; features doubled after each pooling; 2x2x2 transposed convolutions in the expanding path, their output
@@ -8,23 +9,46 @@ the loss / post-transform, the network returns logits). No normalisation layer i
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from monai.bundle import ConfigParser
 
 from monai.networks.nets import BasicUNet
 
+BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "tversky_unet3d"
+
 
 def salehi2017_unet(base: int = 16, in_channels: int = 3) -> BasicUNet:
-    """The exact configuration the tversky_unet3d bundle uses (base = first-level feature count)."""
-    return BasicUNet(
-        spatial_dims=3,
-        in_channels=in_channels,  # T1, T2, FLAIR
-        out_channels=2,  # lesion / non-lesion, softmax
-        features=(base, 2 * base, 4 * base, 8 * base, 16 * base, base),
-        act="relu",
-        norm=None,
-    )
+    """The tversky_unet3d bundle's ``network_def`` (base = first-level feature count, the bundle's ``features[0]``)."""
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLE / "configs" / "train.json"))
+    parser["features"] = [base, 2 * base, 4 * base, 8 * base, 16 * base, base]
+    parser["network_def#in_channels"] = in_channels  # T1, T2, FLAIR by default
+    net = parser.get_parsed_content("network_def")
+    assert isinstance(net, BasicUNet)
+    return net
+
+
+def test_the_bundle_configures_basic_unet_as_written_here():
+    """The arguments this file documents are the bundle's, in train.json and inference.json alike."""
+    for config in ("train.json", "inference.json"):
+        content = json.loads((BUNDLE / "configs" / config).read_text())
+        base = content["features"][0]
+        assert content["features"] == [base, 2 * base, 4 * base, 8 * base, 16 * base, base], config
+        assert content["network_def"] == {
+            "_target_": "BasicUNet",
+            "spatial_dims": 3,
+            "in_channels": "@num_channels",
+            "out_channels": 2,  # lesion / non-lesion, softmax
+            "features": "@features",
+            "act": "relu",
+            "norm": None,
+            "dropout": 0.0,
+        }, config
 
 
 def test_structure_matches_the_paper():
