@@ -344,3 +344,33 @@ def test_train_task(served, tmp_path):
     assert list((bundle / "output" / "runs").glob("events.out.tfevents.*"))
     # the datastore's data replaced the embedded default: no phantom was generated
     assert not list((bundle / "output").glob("phantom*"))
+
+
+def test_request_options_reach_the_inferer(served):
+    """What a MONAI Label user changes per request (test-time augmentation, fusion, window batch): BundleInferTask
+    shows ``displayable_configs`` of inference.json among its options and, per request, updates that dict and
+    re-parses the config before it builds the inferer (``monailabel/tasks/infer/bundle.py``: ``__init__`` and
+    ``pre_transforms``), so the bundle's inferer must read its settings from there."""
+    from monai.inferers import SimpleInferer
+
+    from monai_tversky.inferers import SplineFusionInferer
+
+    shipped = bundle_dir(served.name)  # as released (the served copy has the tiny overrides written into it)
+    bundle_config = _load_bundle_config(str(shipped), str(shipped / "configs" / "inference.json"))
+    if not bundle_config.get("displayable_configs"):  # whole-image inference: nothing to choose per request
+        assert isinstance(bundle_config.get_parsed_content("inferer", instantiate=True), SimpleInferer)
+        return
+    displayable = bundle_config.get_parsed_content("displayable_configs", instantiate=True)
+    assert set(displayable) == {"tta", "fusion", "sw_batch_size"}
+    default = bundle_config.get_parsed_content("inferer", instantiate=True)
+    assert isinstance(default, SplineFusionInferer) and default.fusion == displayable["fusion"]
+    request = {**displayable, "tta": "none", "fusion": "tile", "sw_batch_size": 2}  # BasicInferTask: config + request
+    bundle_config["displayable_configs"].update({c: request[c] for c in displayable})
+    bundle_config.parse()
+    inferer = bundle_config.get_parsed_content("inferer", instantiate=True)
+    assert inferer.tta is None and inferer.fusion == "tile" and inferer.sw_batch_size == 2
+    request = {**displayable, "tta": "rot180", "fusion": "uniform", "sw_batch_size": 3}
+    bundle_config["displayable_configs"].update({c: request[c] for c in displayable})
+    bundle_config.parse()
+    inferer = bundle_config.get_parsed_content("inferer", instantiate=True)
+    assert inferer.tta is not None and inferer.fusion == "uniform" and inferer.sw_batch_size == 3

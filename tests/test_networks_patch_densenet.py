@@ -322,3 +322,17 @@ def test_bundle_config_resolves_the_short_name():
     )
     net = parser.get_parsed_content("network_def")
     assert isinstance(net, PatchDenseNet3D) and net.in_channels == 4
+
+
+def test_dropout_is_accepted_under_monai_s_name():
+    """MONAI Label's epistemic scoring sets ``network_def#dropout`` (MONAI's BasicUNet name): it replaces dropout_prob."""
+
+    def rates(net):
+        return sorted({m.p for m in net.modules() if isinstance(m, torch.nn.Dropout3d | torch.nn.Dropout)})
+
+    assert rates(PatchDenseNet3D(**TINY)) == [0.2]  # the paper's dropout_prob
+    assert rates(PatchDenseNet3D(**TINY, dropout=0.5)) == [0.5]
+    assert rates(PatchDenseNet3D(**TINY, dropout_prob=0.1, dropout=0.3)) == [0.3]
+    assert rates(PatchDenseNet3D(**TINY, dropout=0.0)) == []
+    with pytest.raises(ValueError, match="dropout must be in"):
+        PatchDenseNet3D(**TINY, dropout=1.0)

@@ -124,7 +124,8 @@ class SplineFusionInferer(Inferer):
             raise ValueError(f"fusion must be one of {_FUSIONS}, got {fusion!r}.")
         self.fusion = fusion.lower()
         self.spline_order = _check_order(spline_order)
-        self.tta = tta
+        # "none"/"null" (a command line, MONAI Label's per-request options) are kept as None: no test-time augmentation
+        self.tta = None if isinstance(tta, str) and tta.lower() in ("none", "null") else tta
         _check_tta(tta, len(self.roi_size) if isinstance(self.roi_size, tuple) else None)  # validate eagerly
         try:
             self.padding_mode = look_up_option(padding_mode, PytorchPadMode).value

@@ -293,11 +293,14 @@ class PatchDenseNet3D(nn.Module):
             ``channels_last_3d`` memory format that oneDNN's convolutions prefer. Same mathematics (logits within
             ~1e-6 of the plain network's); about 3x faster on a CPU. Skipped under TorchScript, tracing, ONNX
             export and ``torch.compile``, which see the plain network. Defaults to True.
+        dropout: the dropout probability under the name MONAI's ``BasicUNet`` and ``AttentionUnet`` use, which is
+            also what MONAI Label's epistemic scoring sets (``network_def#dropout``); when given, it replaces
+            ``dropout_prob``. Defaults to ``None`` (``dropout_prob`` applies).
 
     Raises:
         TypeError: when an integer argument is not an int, or ``memory_efficient``/``fast_eval`` is not a bool.
         ValueError: when an integer argument is below its minimum (1), ``compression`` is not in (0, 1] or
-            ``dropout_prob`` is not in [0, 1).
+            ``dropout_prob`` (or ``dropout``) is not in [0, 1).
 
     Example::
 
@@ -324,8 +327,13 @@ class PatchDenseNet3D(nn.Module):
         norm: str | tuple = "batch",
         memory_efficient: bool = False,
         fast_eval: bool = True,
+        dropout: float | None = None,
     ) -> None:
         super().__init__()
+        if dropout is not None:
+            if not 0.0 <= float(dropout) < 1.0:
+                raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+            dropout_prob = float(dropout)
         for name, value in (
             ("in_channels", in_channels),
             ("out_channels", out_channels),
