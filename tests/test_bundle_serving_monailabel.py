@@ -199,7 +199,9 @@ def test_infer_task(served, tmp_path):
     key_pred, pred = next(iter(metadata["network_data_format"]["outputs"].items()))
     assert (key_image, key_pred) == ("image", "pred")  # BasicInferTask's input_key and output_label_key
     labels = {v.lower(): int(k) for k, v in pred.get("channel_def", {}).items() if v.lower() != "background"}
-    assert list(labels) == ["lesion"]  # one label served, whether the network has a background channel or not
+    # one label served, whether the network has a background channel or not, under the value the served mask marks
+    # lesions with (MONAI Label's /info/ shows this map; a 1-channel sigmoid network's channel_def key is that value)
+    assert labels == {"lesion": 1}
     assert pred["num_channels"] == len(pred["channel_def"])
     with torch.no_grad():  # the network's output channels are the ones metadata.json declares
         assert copy.deepcopy(network).eval()(torch.zeros(1, image["num_channels"], *[16] * served.dims)).shape[
@@ -245,7 +247,7 @@ def test_infer_task(served, tmp_path):
     assert prob is not None and tuple(prob.shape) == (1, *served.tiny["phantom_shape"])
     seg = data["pred"]
     assert tuple(seg.shape) == (1, *served.tiny["phantom_shape"])
-    assert set(torch.unique(seg).tolist()) <= {0.0, 1.0}
+    assert set(torch.unique(seg).tolist()) <= {0.0, float(labels["lesion"])}
     # building MONAI Label's pieces must not generate the embedded phantom into the served bundle
     assert not (served.bundle / "output").exists()
 
