@@ -26,6 +26,7 @@ logger = logging.getLogger("monai_tversky")
 __all__ = ["SplineFusionInferer"]
 
 _FUSIONS = ("spline", "uniform", "tile")
+_VARIANCE_ACTIVATIONS = ("sigmoid", "softmax")
 
 
 class SplineFusionInferer(Inferer):
@@ -53,12 +54,24 @@ class SplineFusionInferer(Inferer):
     With ``tta="rot180"`` each window is also predicted after a 180° rotation in each of the ``d(d-1)/2`` planes
     (a flip of both axes of the plane; three in 3D, four predictions per window), each rotated back before fusion.
 
+    With ``return_variance=True`` the spread of these ``T`` predictions comes back as well, a per-voxel uncertainty
+    map (test-time augmentation uncertainty, as in Wang et al. 2019, *Aleatoric uncertainty estimation with
+    test-time augmentation for medical image segmentation with convolutional neural networks*, arXiv:1807.07356):
+    per window, the population variance ``Σ(a_t - ā)² / T`` over the ``T`` rotated-back predictions ``a_t``
+    (after ``variance_activation``), fused over the windows with the same weights as the mean,
+    ``Σ w·var / Σ w``. Only per-window sums are kept: no full-volume copy per augmentation.
+    :func:`tta_uncertainty_score` turns the map into one score per case.
+
     Example::
 
         inferer = SplineFusionInferer(roi_size=(64, 64, 64), sw_batch_size=4, fusion="spline", tta="rot180")
         network.eval()
         with torch.no_grad():
             prob = inferer(image, network)  # image: (B, C, H, W, D), prob: (B, C_out, H, W, D)
+
+        uncertain = SplineFusionInferer((64, 64, 64), tta="rot180", return_variance=True, variance_activation="sigmoid")
+        with torch.no_grad():
+            logits, variance = uncertain(image, network)  # both (B, C_out, H, W, D); variance of sigmoid(logits)
 
     Args:
         roi_size: the window size, one int per spatial axis (an int is used for every axis). Non-positive
@@ -84,13 +97,23 @@ class SplineFusionInferer(Inferer):
         pad_border: pad by ``roi_size - stride`` on each side (hashemi2018). False pads only to a whole number of
             strides, which needs fewer windows (as many as MONAI) but predicts border voxels from window edges
             only. Defaults to True.
+        return_variance: also return the per-voxel variance over the ``T`` test-time augmentation predictions,
+            see above; needs ``tta`` with at least two predictions. Defaults to False.
+        variance_activation: what the variance is taken of: None (default) the network output as it is (for a
+            network that returns probabilities), ``"sigmoid"`` or ``"softmax"`` (over the channels) of it (for a
+            network that returns logits: the variance of logits has no fixed scale, that of probabilities lies in
+            ``[0, 1/4]``; MONAI Label's epistemic scoring also works on probabilities). Only the variance uses it:
+            the mean stays the fused network output. Ignored when ``return_variance`` is False.
 
     Returns (of ``__call__``):
         the fused prediction, ``(B, C_out, *spatial)`` with the input's spatial shape, on ``device``, in the
         input's floating dtype (at least float32); a ``MetaTensor`` with the input's metadata when the input is one.
+        With ``return_variance=True`` a tuple ``(prediction, variance)``: the same prediction, and the variance
+        of the same shape, dtype, device and metadata.
 
     Raises:
-        ValueError: when an argument is out of range or unknown (``overlap``, ``fusion``, ``tta``, ...).
+        ValueError: when an argument is out of range or unknown (``overlap``, ``fusion``, ``tta``,
+            ``variance_activation``, ...), or ``return_variance`` is set without test-time augmentation.
         TypeError: when an argument has the wrong type.
 
     Note:
@@ -113,6 +136,8 @@ class SplineFusionInferer(Inferer):
         progress: bool = False,
         output_index: int | str | None = None,
         pad_border: bool = True,
+        return_variance: bool = False,
+        variance_activation: str | None = None,
     ) -> None:
         super().__init__()
         self.roi_size = _check_roi_size(roi_size)
@@ -126,7 +151,7 @@ class SplineFusionInferer(Inferer):
         self.spline_order = _check_order(spline_order)
         # "none"/"null" (a command line, MONAI Label's per-request options) are kept as None: no test-time augmentation
         self.tta = None if isinstance(tta, str) and tta.lower() in ("none", "null") else tta
-        _check_tta(tta, len(self.roi_size) if isinstance(self.roi_size, tuple) else None)  # validate eagerly
+        flips = _check_tta(tta, len(self.roi_size) if isinstance(self.roi_size, tuple) else None)  # validate eagerly
         try:
             self.padding_mode = look_up_option(padding_mode, PytorchPadMode).value
         except ValueError as e:
@@ -142,6 +167,18 @@ class SplineFusionInferer(Inferer):
             raise TypeError(f"output_index must be None, an int or a str, got {output_index!r}.")
         self.output_index = output_index
         self.pad_border = bool(pad_border)
+        if not isinstance(return_variance, (bool, np.bool_)):
+            raise TypeError(f"return_variance must be a bool, got {return_variance!r}.")
+        self.return_variance = bool(return_variance)
+        if self.return_variance and flips is not None and len(flips) < 2:  # None: rot180, checked at the call
+            raise ValueError(
+                f"return_variance needs tta with at least two predictions ('rot180' or two or more flips), got "
+                f"tta={tta!r}: the variance is taken over the test-time augmentation predictions."
+            )
+        activation = variance_activation.lower() if isinstance(variance_activation, str) else variance_activation
+        self.variance_activation = None if activation in ("none", "null") else activation  # "null": as for tta
+        if self.variance_activation is not None and self.variance_activation not in _VARIANCE_ACTIVATIONS:
+            raise ValueError(f"variance_activation must be None, 'sigmoid' or 'softmax', got {variance_activation!r}.")
 
     def __call__(
         self,
@@ -149,7 +186,7 @@ class SplineFusionInferer(Inferer):
         network: Callable[..., torch.Tensor | Sequence[torch.Tensor] | Mapping[Any, torch.Tensor]],
         *args: Any,
         **kwargs: Any,
-    ) -> torch.Tensor:
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """
         Fuse the window predictions of ``network`` over ``inputs``.
 
@@ -161,12 +198,14 @@ class SplineFusionInferer(Inferer):
             kwargs: optional keyword arguments passed to ``network``.
 
         Returns:
-            the fused prediction ``(B, C_out, *spatial)``, see the class docstring.
+            the fused prediction ``(B, C_out, *spatial)``, or with ``return_variance`` the tuple
+            ``(prediction, variance)`` of two such tensors, see the class docstring.
 
         Raises:
             TypeError: when ``inputs`` is not a tensor or the network output holds no tensor.
             ValueError: when ``inputs`` does not match ``roi_size``/``tta``, or the network output has the wrong
-                batch or spatial size.
+                batch or spatial size, or ``return_variance`` is set and ``tta="rot180"`` gives a single
+                prediction (one spatial axis).
         """
         if not isinstance(inputs, torch.Tensor):
             raise TypeError(f"inputs must be a torch.Tensor of shape (B, C, *spatial), got {type(inputs).__name__}.")
@@ -180,6 +219,11 @@ class SplineFusionInferer(Inferer):
                 f"have {num_dims}; inputs must be channel-first with a batch axis, (B, C, *spatial)."
             )
         flips = _check_tta(self.tta, num_dims)
+        if self.return_variance and len(flips) < 2:
+            raise ValueError(
+                f"return_variance needs tta with at least two predictions, but tta={self.tta!r} gives one for "
+                f"{num_dims} spatial axis."
+            )
         batch_size, _, *image_size = inputs.shape
         if batch_size == 0 or min(image_size) == 0:
             raise ValueError(f"inputs must not be empty, got shape {tuple(inputs.shape)}.")
@@ -201,22 +245,27 @@ class SplineFusionInferer(Inferer):
         weight = None
         if self.fusion == "spline":
             weight = _cached_weight_map(roi_size, self.spline_order, dtype, torch.device(device))
-        output = self._fuse(
+        outputs = self._fuse(
             image, padded, network, grid, image_size, weight, flips, sw_device, device, dtype, args, kwargs
         )
 
-        if self.fusion == "tile":
-            if len(flips) > 1:
-                output.mul_(1.0 / len(flips))
-        else:  # divide once; Σw is separable (separable map, grid of windows): a product of one 1D sum per axis
-            axis_weights = [
-                _bspline_window(r, self.spline_order) if self.fusion == "spline" else np.ones(r) for r in roi_size
-            ]
-            _divide_by_weight_sum(output, grid, image_size, axis_weights, len(flips))
+        # divide once; Σw is separable (separable map, grid of windows): a product of one 1D sum per axis
+        axis_weights = None if self.fusion == "tile" else [
+            _bspline_window(r, self.spline_order) if self.fusion == "spline" else np.ones(r) for r in roi_size
+        ]
+        # the sum of the T predictions is divided by T; the variance is already a per-window mean over them
+        for output, num_predictions in zip(outputs, (len(flips), 1)):
+            if axis_weights is not None:
+                _divide_by_weight_sum(output, grid, image_size, axis_weights, num_predictions)
+            elif num_predictions > 1:
+                output.mul_(1.0 / num_predictions)
         if meta_src is not None:
-            output = convert_to_dst_type(output, MetaTensor([]).copy_meta_from(meta_src, copy_attr=False),
-                                         dtype=output.dtype, device=device)[0]
-        return output
+            outputs = [
+                convert_to_dst_type(output, MetaTensor([]).copy_meta_from(meta_src, copy_attr=False),
+                                    dtype=output.dtype, device=device)[0]
+                for output in outputs
+            ]
+        return (outputs[0], outputs[1]) if self.return_variance else outputs[0]
 
     def _fuse(
         self,
@@ -232,9 +281,11 @@ class SplineFusionInferer(Inferer):
         dtype: torch.dtype,
         args: Sequence[Any],
         kwargs: Mapping[str, Any],
-    ) -> torch.Tensor:
+    ) -> list[torch.Tensor]:
         """
-        Accumulate ``Σ w·p`` over all windows into an output of the unpadded image size (``p`` for tiling).
+        Accumulate ``Σ w·p`` over all windows into an output of the unpadded image size (``p`` for tiling), for
+        each tensor that :meth:`_predict` returns (the sum over the flips, and with ``return_variance`` their
+        variance).
 
         ``image`` is the padded image when ``padded``, else the image itself, padded with ``cval`` window by window.
         """
@@ -262,7 +313,7 @@ class SplineFusionInferer(Inferer):
         total = batch_size * num_windows
         buffer = torch.empty((min(self.sw_batch_size, total), channels, *roi_size), dtype=image.dtype,
                              device=sw_device)
-        output: torch.Tensor | None = None
+        outputs: list[torch.Tensor] | None = None
         starts = range(0, total, self.sw_batch_size)
         for first in _progress(starts, self.progress):
             index = [divmod(i, num_windows) for i in range(first, min(first + self.sw_batch_size, total))]
@@ -280,22 +331,23 @@ class SplineFusionInferer(Inferer):
                     buffer[k][(slice(None), *local)].copy_(image[(b, slice(None), *inside)])
                 else:
                     buffer[k].copy_(image[(b, slice(None), *inside)])
-            pred = self._predict(buffer[: len(index)], network, flips, device, dtype, args, kwargs)
-            if output is None:  # allocated once the output channel count is known
+            preds = self._predict(buffer[: len(index)], network, flips, device, dtype, args, kwargs)
+            if outputs is None:  # allocated once the output channel count is known
                 make = torch.empty if self.fusion == "tile" else torch.zeros  # tiling writes each voxel once
-                output = make((batch_size, pred.shape[1], *image_size), dtype=dtype, device=device)
+                outputs = [make((batch_size, p.shape[1], *image_size), dtype=dtype, device=device) for p in preds]
             for k, (b, w) in enumerate(index):
                 _, inside, local, border = windows[w]
-                target = output[(b, slice(None), *inside)]
-                window_pred = pred[(k, slice(None), *local)] if border else pred[k]
-                if weight is not None:
-                    target.addcmul_(window_pred, weight[local] if border else weight)
-                elif self.fusion == "uniform":
-                    target.add_(window_pred)
-                else:
-                    target.copy_(window_pred)
-        assert output is not None  # total >= 1
-        return output
+                for pred, output in zip(preds, outputs):
+                    target = output[(b, slice(None), *inside)]
+                    window_pred = pred[(k, slice(None), *local)] if border else pred[k]
+                    if weight is not None:
+                        target.addcmul_(window_pred, weight[local] if border else weight)
+                    elif self.fusion == "uniform":
+                        target.add_(window_pred)
+                    else:
+                        target.copy_(window_pred)
+        assert outputs is not None  # total >= 1
+        return outputs
 
     def _predict(
         self,
@@ -306,9 +358,17 @@ class SplineFusionInferer(Inferer):
         dtype: torch.dtype,
         args: Sequence[Any],
         kwargs: Mapping[str, Any],
-    ) -> torch.Tensor:
-        """Sum of the network predictions over the test-time flips, each flipped back, on ``device``."""
+    ) -> tuple[torch.Tensor, ...]:
+        """
+        Sum of the network predictions over the test-time flips, each flipped back, on ``device``; with
+        ``return_variance`` also their per-voxel population variance (after ``variance_activation``).
+        """
         total: torch.Tensor | None = None
+        # variance from sums of a_t - a_0 (shifted by the first prediction): the same Σa²/T - ā² as from raw sums,
+        # without the cancellation of two large, nearly equal terms when the spread is small (large logits, float32)
+        first: torch.Tensor | None = None
+        shifted_sum: torch.Tensor | None = None
+        shifted_squares: torch.Tensor | None = None
         # Under no_grad (MONAI's evaluators, inference) the network runs in inference mode, which skips autograd's
         # version counting and view tracking (~5 % of a PatchDenseNet3D window on the CPU); its outputs are only
         # read below, never modified in place. With gradients enabled nothing changes.
@@ -320,12 +380,34 @@ class SplineFusionInferer(Inferer):
             pred = self._select(out, windows.shape)
             if dims:
                 pred = pred.flip(dims)  # a copy, ours to modify
+            if self.return_variance:  # on the network's device: window batches only
+                prob = self._activate(pred.to(dtype=dtype))
+                if first is None:  # kept unchanged: a copy, as it may be the network's output or input
+                    first = prob.clone() if self.variance_activation is None else prob
+                    shifted_sum, shifted_squares = torch.zeros_like(first), torch.zeros_like(first)
+                else:
+                    diff = prob - first
+                    shifted_sum.add_(diff)
+                    shifted_squares.addcmul_(diff, diff)
             if total is None:  # the network may return (a view of) its input: copy before accumulating into it
                 total = pred.to(device=device, dtype=dtype, copy=len(flips) > 1 and not dims)
             else:
                 total.add_(pred.to(device=device, dtype=dtype))
         assert total is not None  # flips is not empty
-        return total
+        if not self.return_variance:
+            return (total,)
+        assert shifted_sum is not None and shifted_squares is not None  # two or more flips
+        # out of place: with gradients enabled, autograd needs the operands (window batches only)
+        variance = shifted_squares / len(flips) - (shifted_sum / len(flips)).square()
+        return total, variance.clamp(min=0.0).to(device=device)  # rounding may leave tiny negatives
+
+    def _activate(self, pred: torch.Tensor) -> torch.Tensor:
+        """``variance_activation`` of a window batch ``(n, C_out, ...)``."""
+        if self.variance_activation == "sigmoid":
+            return torch.sigmoid(pred)
+        if self.variance_activation == "softmax":
+            return torch.softmax(pred, dim=1)
+        return pred
 
     def _select(self, out: Any, window_shape: torch.Size) -> torch.Tensor:
         """The tensor to fuse from the network output (tensor, tuple/list or dict), with its shape checked."""
