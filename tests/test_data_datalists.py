@@ -171,7 +171,7 @@ def test_build_datalist_errors(tmp_path):
     with pytest.raises(ValueError, match="phantom_dir"):
         build_datalist()
     with pytest.raises(ValueError, match="layout"):
-        build_datalist(dataset_dir=tmp_path, layout="brats")
+        build_datalist(dataset_dir=tmp_path, layout="brats2021")
     with pytest.raises(FileNotFoundError):
         build_datalist(dataset_dir=tmp_path / "nowhere")
 

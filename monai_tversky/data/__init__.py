@@ -1,7 +1,8 @@
 """
 Data for the bundles: a synthetic multiple-sclerosis lesion phantom (hashemi2018's MSSEG 2016 set-up) and a 2D skin /
-breast-ultrasound lesion phantom (abraham2018), datalist builders for the MSSEG 2016, ISBI 2015, ISIC 2018, BUS 2017
-and generic folder layouts and for MONAI-style JSON datalists, rows-first PNG/JPEG reading and writing, and up-front
+breast-ultrasound lesion phantom (abraham2018), datalist builders for the MSSEG 2016, ISBI 2015, WMH 2017, BraTS,
+ISIC 2018, BUS 2017 and generic folder layouts, the map from stored label values to classes (sudre2017's multi-class
+set-up, ignored values included) and for MONAI-style JSON datalists, rows-first PNG/JPEG reading and writing, and up-front
 checks that name the offending file.
 """
 
@@ -27,6 +28,16 @@ from .layouts import (
     folder_datalist,
     isbi2015_datalist,
     msseg2016_datalist,
+)
+from .label_maps import IGNORE_INDEX, LabelMap, lesion_label_map, resolve_layout
+from .layouts_wmh_brats import (
+    BRATS_FILE_SUFFIXES,
+    BRATS_MODALITIES,
+    WMH2017_MODALITIES,
+    brats_datalist,
+    is_brats,
+    is_wmh2017,
+    wmh2017_datalist,
 )
 from .modalities import LABEL_ALIASES, MODALITY_ALIASES, PHANTOM_MODALITIES, canonical_modalities, canonical_modality
 from .phantom import (
@@ -109,6 +120,18 @@ __all__ = [
     "ISBI2015_FILE_STEMS",
     "ISBI2015_MODALITIES",
     "IMAGE_SUFFIXES",
+    "wmh2017_datalist",
+    "brats_datalist",
+    "is_wmh2017",
+    "is_brats",
+    "WMH2017_MODALITIES",
+    "BRATS_MODALITIES",
+    "BRATS_FILE_SUFFIXES",
+    # label values -> classes (generalised_dice bundle)
+    "LabelMap",
+    "lesion_label_map",
+    "resolve_layout",
+    "IGNORE_INDEX",
     # datalists
     "load_datalist",
     "save_datalist",

@@ -24,6 +24,7 @@ from .layouts import (
     msseg2016_datalist,
     strip_image_suffix,
 )
+from .layouts_wmh_brats import BRATS_MODALITIES, WMH2017_MODALITIES, brats_datalist, wmh2017_datalist
 from .modalities import LABEL_ALIASES, PHANTOM_MODALITIES, canonical_modalities
 from .phantom import PHANTOM_SHAPE
 from .phantom_dataset import generate_phantom_dataset, write_json_atomic
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 #: Values of ``build_datalist(layout=...)``.
-DATALIST_LAYOUTS: tuple[str, ...] = ("auto", "msseg2016", "isbi2015", "folder")
+DATALIST_LAYOUTS: tuple[str, ...] = ("auto", "msseg2016", "isbi2015", "wmh2017", "brats", "folder")
 
 #: Item keys that hold file paths, resolved against the JSON's folder by :func:`load_datalist`.
 DATALIST_PATH_KEYS: tuple[str, ...] = ("image", "label")
@@ -198,13 +199,15 @@ def build_datalist(
     check: bool | str = True,
     progress: bool = True,
     label_values: str | Sequence[float] | None = "binary",
+    phantom_white_matter: bool = False,
 ) -> dict[str, Any]:
     """
     The training data of a bundle, from whichever source is given: a data set folder, a datalist JSON, or (neither)
     the synthetic MS phantom, generated once into ``phantom_dir`` and reused afterwards.
 
     - ``dataset_dir``: the layout is ``layout`` or, with ``"auto"``, detected (:func:`detect_layout`): MSSEG 2016
-      (:func:`msseg2016_datalist`), ISBI 2015 (:func:`isbi2015_datalist`, rater 1) or a generic folder of images
+      (:func:`msseg2016_datalist`), ISBI 2015 (:func:`isbi2015_datalist`, rater 1), WMH 2017
+      (:func:`wmh2017_datalist`), BraTS (:func:`brats_datalist`) or a generic folder of images
       named by modality (:func:`folder_datalist`, labels required). The cases are split with
       :func:`split_datalist` (ISBI 2015 by subject, so no subject is on both sides).
     - ``datalist``: :func:`load_datalist`; its ``"validation"`` section is used when present, otherwise its
@@ -218,7 +221,8 @@ def build_datalist(
         dataset_dir: a data set folder. Defaults to ``None``.
         datalist: a datalist JSON file. Defaults to ``None``.
         modalities: channels in order, or ``None``/``"auto"`` (the default) for the source's own: MSSEG 2016 and
-            the phantom: FLAIR, T1, T1Gd, PD, T2; ISBI 2015: FLAIR, T1, PD, T2; a folder: those every case has
+            the phantom: FLAIR, T1, T1Gd, PD, T2; ISBI 2015: FLAIR, T1, PD, T2; WMH 2017: T1, FLAIR; BraTS: FLAIR,
+            T1, T1Gd, T2; a folder: those every case has
             (detected from the file names); a JSON: its ``"modality"`` entry (without one, ``modalities`` must be
             given).
         layout: one of :data:`DATALIST_LAYOUTS`. Defaults to ``"auto"``.
@@ -231,6 +235,8 @@ def build_datalist(
             ``verify_data``), ``"header"`` only the headers, ``False`` nothing. Defaults to ``True``.
         progress: show a progress bar while generating the phantom. Defaults to ``True``.
         label_values: what labels must hold (see :func:`check_datalist`). Defaults to ``"binary"``.
+        phantom_white_matter: the phantom's labels also mark white matter, 2 (its ``white_matter_class``).
+            Defaults to ``False``.
 
     Returns:
         ``{"training": [...], "validation": [...], "modality": {"0": "FLAIR", ...}, "source": str}``, items
@@ -275,6 +281,12 @@ def build_datalist(
         elif chosen == "isbi2015":
             channels = channels or ISBI2015_MODALITIES
             items = isbi2015_datalist(dataset_dir, channels)
+        elif chosen == "wmh2017":
+            channels = channels or WMH2017_MODALITIES
+            items = wmh2017_datalist(dataset_dir, channels)
+        elif chosen == "brats":
+            channels = channels or BRATS_MODALITIES
+            items = brats_datalist(dataset_dir, channels)
         else:
             items, channels = _folder_cases(dataset_dir, channels, LABEL_ALIASES, require_label=True)
         result = split_datalist(items, val_fraction, seed, group_key="subject_id")
@@ -285,7 +297,7 @@ def build_datalist(
         channels = channels or PHANTOM_MODALITIES
         generated = generate_phantom_dataset(
             phantom_dir, phantom_cases, phantom_shape, modalities=channels, seed=seed, val_fraction=val_fraction,
-            progress=progress,
+            progress=progress, white_matter_class=bool(phantom_white_matter),
         )  # fmt: skip
         result = {"training": generated["training"], "validation": generated["validation"]}
         source = f"synthetic phantom {Path(phantom_dir).expanduser().resolve()}"
@@ -340,6 +352,10 @@ def resolve_channels(
             return tuple(PHANTOM_MODALITIES)
         if chosen == "isbi2015":
             return tuple(ISBI2015_MODALITIES)
+        if chosen == "wmh2017":
+            return tuple(WMH2017_MODALITIES)
+        if chosen == "brats":
+            return tuple(BRATS_MODALITIES)
         channels = _folder_cases(dataset_dir, None, LABEL_ALIASES, require_label=True)[1]
         if channels is None:
             raise ValueError(f"no file in {dataset_dir} is named by a modality: pass --modalities.")
@@ -361,7 +377,13 @@ def describe_source(
 
 
 def _dataset_text(layout: str, dataset_dir: str | os.PathLike) -> str:
-    names = {"msseg2016": "MSSEG 2016 data set", "isbi2015": "ISBI 2015 data set", "folder": "folder of cases"}
+    names = {
+        "msseg2016": "MSSEG 2016 data set",
+        "isbi2015": "ISBI 2015 data set",
+        "wmh2017": "WMH 2017 data set",
+        "brats": "BraTS data set",
+        "folder": "folder of cases",
+    }
     return f"{names.get(layout, layout)} {Path(dataset_dir).expanduser().resolve()}"
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .layouts_wmh_brats import is_brats, is_wmh2017
 from .modalities import LABEL_ALIASES, MODALITY_ALIASES, PHANTOM_MODALITIES, canonical_modalities
 
 __all__ = [
@@ -329,8 +330,9 @@ def _modalities_in(directory: Path, prefix: str) -> list[str]:
 def detect_layout(dataset_dir: str | os.PathLike) -> str:
     """
     Tell which layout a data set folder is in: ``"msseg2016"`` (a ``Preprocessed_Data`` folder up to four levels
-    down), ``"isbi2015"`` (a ``preprocessed`` folder with ``*_pp.nii`` files up to four levels down) or ``"folder"``
-    (anything else, see :func:`folder_datalist`).
+    down), ``"isbi2015"`` (a ``preprocessed`` folder with ``*_pp.nii`` files up to four levels down), ``"wmh2017"``
+    (a ``pre/FLAIR.nii.gz`` up to four levels down), ``"brats"`` (``<case>/<case>_flair.nii.gz`` or ``-t2f``) or
+    ``"folder"`` (anything else, see :func:`folder_datalist`).
 
     Args:
         dataset_dir: the folder.
@@ -344,6 +346,10 @@ def detect_layout(dataset_dir: str | os.PathLike) -> str:
     for folder in _glob_levels(root, "preprocessed", 4):
         if folder.is_dir() and any(_ISBI_PATTERN.match(f.name) for f in folder.iterdir()):
             return "isbi2015"
+    if is_wmh2017(root):
+        return "wmh2017"
+    if is_brats(root):
+        return "brats"
     return "folder"
 
 

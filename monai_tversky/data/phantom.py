@@ -83,6 +83,7 @@ def make_ms_phantom(
     bias: float = 0.15,
     seed: int | np.random.SeedSequence | np.random.Generator | None = None,
     return_tissue: bool = False,
+    white_matter_class: bool = False,
 ):
     """
     Generate one synthetic multi-channel MS lesion phantom (a skull-stripped, MRI-like head with small lesions).
@@ -122,11 +123,15 @@ def make_ms_phantom(
         seed: an int, a ``numpy.random.SeedSequence`` or a ``numpy.random.Generator``; ``None`` draws fresh
             entropy. Defaults to ``None``.
         return_tissue: also return the tissue map (values in :data:`PHANTOM_TISSUES`). Defaults to ``False``.
+        white_matter_class: label the normal-appearing white matter 2 as well as the lesions 1, a second foreground
+            class about a hundred times larger than the lesions (the class imbalance sudre2017's generalised Dice
+            re-balances). The images are the same. Defaults to ``False`` (lesions only).
 
     Returns:
         ``(image, label, affine)``, plus ``tissue`` when ``return_tissue``: ``image`` float32 of shape
         ``(len(modalities), H, W, D)`` (channel first, intensities of order 1); ``label`` uint8 of shape
-        ``(1, H, W, D)`` with 1 on lesions; ``affine`` a float64 4 x 4 voxel-to-RAS matrix (``spacing`` on the
+        ``(1, H, W, D)`` with 1 on lesions (and 2 on white matter with ``white_matter_class``); ``affine`` a
+        float64 4 x 4 voxel-to-RAS matrix (``spacing`` on the
         diagonal, the volume centred on the origin); ``tissue`` uint8 of shape ``(H, W, D)``.
 
     Raises:
@@ -157,6 +162,8 @@ def make_ms_phantom(
     for c, modality in enumerate(channels):
         image[c] = _synthesise_channel(modality, tissue, brain, deep_gm, lesions, coords, noise, bias, rng)
     label = (tissue == _LESION).astype(np.uint8)[None]
+    if white_matter_class:
+        label[0][tissue == _WM] = 2
     affine = np.diag([*spacing_t, 1.0])
     affine[:3, 3] = -(np.asarray(shape_t, dtype=np.float64) - 1.0) / 2.0 * np.asarray(spacing_t)
     if return_tissue:

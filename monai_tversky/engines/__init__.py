@@ -1,10 +1,16 @@
 """Training machinery for the bundles: hashemi2018's and abraham2018's learning-rate schedules, progress, bundle
-paths and run checks."""
+paths, run checks and per-iteration training curves (sudre2017)."""
 
 from __future__ import annotations
 
 from .bundle_paths import latest_checkpoint, resolve_bundle_root
-from .command_line import check_command_line, lowercase_bool_overrides, none_overrides, reject_none_overrides
+from .command_line import (
+    check_command_line,
+    check_save_uncertainty,
+    lowercase_bool_overrides,
+    none_overrides,
+    reject_none_overrides,
+)
 from .error_summary import install_error_summary, root_cause
 from .lesion_report_handler import LesionReportHandler
 from .model_checkpoint import (
@@ -20,6 +26,7 @@ from .lr_schedule import IntervalDoublingStepLR, InverseTimeDecayLR, interval_do
 from .nonfinite_loss import NonFiniteLossError, StopOnNonFiniteLoss, batch_case_names
 from .progress import EvaluationProgress, TrainingProgressBar, format_duration, stream_is_terminal
 from .run_record import RUN_RECORD, case_ids, record_training_run, resume_checkpoint, run_signature
+from .training_curve import TrainingCurveRecorder, read_training_curve
 from .validation_schedule import PeriodicValidationHandler
 
 __all__ = [
@@ -45,8 +52,11 @@ __all__ = [
     "NonFiniteLossError",
     "StopOnNonFiniteLoss",
     "TrainingProgressBar",
+    "TrainingCurveRecorder",
+    "read_training_curve",
     "batch_case_names",
     "check_command_line",
+    "check_save_uncertainty",
     "lowercase_bool_overrides",
     "install_error_summary",
     "interval_doubling_decays",

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["none_overrides", "lowercase_bool_overrides", "check_command_line", "reject_none_overrides"]
+__all__ = [
+    "none_overrides", "lowercase_bool_overrides", "check_command_line", "reject_none_overrides",
+    "check_save_uncertainty",
+]
 
 _NONE_WORDS = ("None",)  # what fire turns into Python None (``none``, ``null`` stay strings)
 _BOOL_WORDS = ("true", "false", "yes", "no", "on", "off")  # strings to fire: truthy, whatever they say
@@ -86,4 +90,30 @@ def reject_none_overrides(argv: Sequence[str] | None = None) -> None:
             f"{'this key keeps' if len(keys) == 1 else 'these keys keep'} the config's value. Use the string form "
             "the key takes instead: --tta none (no test-time augmentation), --modalities auto (detect the "
             'channels), --datalist "" or --dataset_dir "" (no data source).'
+        )
+
+
+def check_save_uncertainty(save_uncertainty: bool, tta: Any) -> None:
+    """
+    Stop an inference run asked to save the test-time augmentation variance (``--save_uncertainty True``) without
+    test-time augmentation, before anything runs; a bundle's ``initialize`` calls it. The variance is taken over the
+    predictions of the rotated windows, so it needs at least two of them (``--tta rot180``: four in 3D).
+
+    Args:
+        save_uncertainty: the bundle's ``save_uncertainty``.
+        tta: the bundle's ``tta``: None, ``"none"``, ``"rot180"`` or a list of flips.
+
+    Raises:
+        ValueError: when ``save_uncertainty`` is not a bool, or is True while ``tta`` is off; naming the fix.
+    """
+    if not isinstance(save_uncertainty, bool):
+        raise ValueError(
+            f"save_uncertainty must be True or False, got {save_uncertainty!r}: write --save_uncertainty True."
+        )
+    off = tta is None or (isinstance(tta, str) and tta.strip().lower() in ("none", "null", ""))
+    if save_uncertainty and (off or (isinstance(tta, (list, tuple)) and len(tta) < 2)):
+        raise ValueError(
+            f"--save_uncertainty True saves the spread of the test-time augmentation predictions, but test-time "
+            f"augmentation is off (tta={tta!r}). Add --tta rot180 (the original and its 180-degree rotations), or "
+            "drop --save_uncertainty."
         )

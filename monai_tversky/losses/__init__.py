@@ -13,6 +13,7 @@ from .ablation import ABRAHAM2018_LOSSES, abraham2018_loss
 from .deep_supervision import DeepSupervisionCombinedLoss
 from .fbeta import FBetaLoss
 from .focal_tversky import FocalTverskyLoss
+from .ignore_index import IgnoreIndexLoss
 from .registry import LOSS_REGISTRY, get_loss, loss_names
 from .sensitivity_specificity import SensitivitySpecificityLoss
 from .two_class_dice import TwoClassDiceLoss
@@ -23,6 +24,7 @@ __all__ = [
     "DeepSupervisionCombinedLoss",
     "FBetaLoss",
     "FocalTverskyLoss",
+    "IgnoreIndexLoss",
     "LOSS_REGISTRY",
     "SensitivitySpecificityLoss",
     "TwoClassDiceLoss",

@@ -10,6 +10,7 @@ from torch.nn.modules.loss import _Loss
 
 from .fbeta import FBetaLoss
 from .focal_tversky import FocalTverskyLoss
+from .ignore_index import IgnoreIndexLoss
 from .sensitivity_specificity import SensitivitySpecificityLoss
 from .two_class_dice import TwoClassDiceLoss
 from .weighted_cross_entropy import WeightedCrossEntropyLoss
@@ -42,7 +43,7 @@ def loss_names() -> list[str]:
     return list(LOSS_REGISTRY)
 
 
-def get_loss(name: str, **kwargs) -> _Loss:
+def get_loss(name: str, ignore_index: int | None = None, **kwargs) -> _Loss:
     """Build a segmentation loss by name, like NiftyNet's ``LossFunction(loss_type=...)``.
 
     Names are matched case-insensitively; see :data:`LOSS_REGISTRY` for the map. ``"GDSC"`` / ``"GDL"`` is
@@ -57,6 +58,8 @@ def get_loss(name: str, **kwargs) -> _Loss:
 
     Args:
         name: a registry name, e.g. ``"Tversky"``, ``"FocalTversky"``, ``"GDSC"``.
+        ignore_index: a label value whose voxels count in no sum of the loss (e.g. WMH 2017's "other pathology"),
+            MONAI's ``ignore_index``; the loss is then wrapped in :class:`IgnoreIndexLoss`. Defaults to ``None``.
         kwargs: constructor arguments of the loss class, overriding the registry's defaults,
             e.g. ``get_loss("Tversky", alpha=0.3, beta=0.7, sigmoid=True)``.
 
@@ -69,4 +72,5 @@ def get_loss(name: str, **kwargs) -> _Loss:
     factory = by_lower.get(name.lower())
     if factory is None:
         raise ValueError(f"unknown loss {name!r}; valid names are: {', '.join(loss_names())}.")
-    return factory(**kwargs)
+    loss = factory(**kwargs)
+    return loss if ignore_index is None else IgnoreIndexLoss(loss, ignore_index)

@@ -1,5 +1,6 @@
 """Lesion segmentation metrics of hashemi2018 (IV.A), salehi2017 (2.4) and the ISBI 2015 challenge, MONAI
-``Cumulative`` metric classes and an ignite handler for evaluators, and a report writer (CSV, summary, PNG figures).
+``Cumulative`` metric classes and an ignite handler for evaluators, per-class scores of a multi-class segmentation
+(sudre2017), and a report writer (CSV, summary, PNG figures).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .figures import (
 from .lesion_detection import LesionDetectionCounts, lesion_detection_counts, lesion_detection_rates, lesion_structure
 from .lesion_metric_handler import LesionMetricHandler
 from .lesion_metrics import LESION_METRIC_KEYS, lesion_metrics
+from .per_class import ClassChannel, class_dice_handlers
 from .precision_recall import (
     PrecisionRecallHistogram,
     average_precision,
@@ -32,6 +34,8 @@ __all__ = [
     "PooledAveragePrecisionMetric",
     "LesionMetricHandler",
     "LesionReport",
+    "ClassChannel",
+    "class_dice_handlers",
     "summarize_lesion_metrics",
     "save_lesion_metrics_csv",
     "save_lesion_summary_csv",

@@ -1,4 +1,5 @@
-"""Networks of the papers: hashemi2018's 3D patch-wise DenseNet and abraham2018's attention U-Net with input pyramid.
+"""Networks of the papers: hashemi2018's 3D patch-wise DenseNet, abraham2018's attention U-Net with input pyramid and
+sudre2017's HighResNet (MONAI's, taking ``dropout`` and ``features``).
 
 The salehi2017 3D U-Net is MONAI's ``BasicUNet`` configured to match (see ``tests/test_networks_unet3d.py``)::
 
@@ -15,6 +16,7 @@ from .attention_unet import (
     attention_unet_variant,
     final_output,
 )
+from .highresnet import DropoutHighResNet, highresnet_layer_params
 from .input_validation import validate_network_input
 from .patch_densenet import DenseBottleneckLayer, PatchDenseLevel, PatchDenseNet3D
 
@@ -22,11 +24,13 @@ __all__ = [
     "ABRAHAM2018_NETWORKS",
     "AttentionPyramidUNet",
     "DenseBottleneckLayer",
+    "DropoutHighResNet",
     "GatedDecoderLevel",
     "PatchDenseLevel",
     "PatchDenseNet3D",
     "PyramidEncoderLevel",
     "attention_unet_variant",
     "final_output",
+    "highresnet_layer_params",
     "validate_network_input",
 ]
