@@ -55,7 +55,7 @@ def test_inference_uses_spline_fusion_with_rotations():
     assert isinstance(inferer, SplineFusionInferer)
     assert inferer.fusion == "spline" and inferer.tta == "rot180"  # original + 180 degrees in the 3 planes
     writers = [t for t in p["postprocessing#transforms"] if t["_target_"] == "SaveImaged"]
-    assert [w["output_postfix"] for w in writers] == ["prob", "seg"]
+    assert [w["output_postfix"] for w in writers] == ["prob", "seg", "tta_variance"]  # the last: save_uncertainty
 
 
 def test_evaluate_overrides_inference():

@@ -109,7 +109,7 @@ def test_inference_uses_spline_fusion_without_rotations_by_default():
     assert inferer.fusion == "spline" and inferer.tta is None  # --tta rot180 adds the 180-degree rotations
     assert _parser("inference.json", tta="rot180").get_parsed_content("inferer").tta == "rot180"
     writers = [t for t in p["postprocessing#transforms"] if t["_target_"] == "SaveImaged"]
-    assert [w["output_postfix"] for w in writers] == ["prob", "seg"]
+    assert [w["output_postfix"] for w in writers] == ["prob", "seg", "tta_variance"]  # the last: save_uncertainty
     assert all(w["separate_folder"] and w["resample"] is False for w in writers)
 
 
