@@ -33,7 +33,7 @@ import pytest
 import torch
 from monai.bundle import ConfigItem, ConfigParser
 from monai.data import partition_dataset
-from monai.transforms import Activationsd, AsDiscreted, Compose, SaveImaged
+from monai.transforms import Activationsd, AsDiscreted, Compose, Invertd, SaveImaged
 
 from PIL import Image
 
@@ -249,6 +249,10 @@ def test_infer_task(served, tmp_path):
         prob = prob[1:]
     assert prob.shape[0] == 1
     seg = data["pred"]
+    if served.dims == 2:  # MONAI Label's Writer transposes the mask and writes a 2D PNG only from a 2D array
+        assert tuple(seg.shape) == tuple(served.tiny["phantom_shape"])[::-1]  # (W, H)
+        assert "spatial_shape" not in data["image"].meta  # so its Restored leaves the (W, H) mask as it is
+        seg = seg.transpose(0, 1)[None]
     assert tuple(seg.shape) == (1, *served.tiny["phantom_shape"])
     assert set(torch.unique(seg).tolist()) <= {0.0, float(labels["lesion"])}
     # building MONAI Label's pieces must not generate the embedded phantom into the served bundle
@@ -274,6 +278,18 @@ def test_infer_task(served, tmp_path):
         np.testing.assert_allclose(saved_seg.affine, nib.load(served.datastore[0]["image"]).affine, atol=1e-6)
     # and the probabilities vary over the image: the comparison above is not between two constant maps
     assert float(prob.std()) > 1e-4
+
+    if served.dims == 2:  # epistemic scoring (monaibundle app): train mode (a deeply supervised network returns
+        # [final, side outputs]; run_inferer keeps the final one's batch axis), no Invertd: still a 2D mask
+        data = {"image": served.datastore[0]["image"], "image_path": served.datastore[0]["image"], "device": DEVICE}
+        for t in pre:
+            data = t(data)
+        with torch.no_grad():
+            data["pred"] = inferer(data["image"][None].to(torch.device(DEVICE)), copy.deepcopy(net).train())[0]
+        for t in _transforms(bundle_config, ("postprocessing", "post_transforms")):
+            if not isinstance(t, (SaveImaged, Invertd)):
+                data = t(data)
+        assert data["pred"].ndim == 2 and "spatial_shape" not in data["image"].meta
 
     # a network whose checkpoint was not loaded predicts differently: the checkpoint is what MONAI Label serves
     patch = inputs[(None, slice(None), *[slice(0, 16)] * served.dims)]
