@@ -51,7 +51,10 @@ def test_off_by_default_and_matching_activation(name):
         assert variance["keys"] == "variance" and variance["allow_missing_keys"] is True
         assert {k: v for k, v in variance.items() if k not in ("keys", "output_postfix", "allow_missing_keys")} == {
             k: v for k, v in writers["prob"].items() if k not in ("keys", "output_postfix")}
-        assert post[-1]["_target_"] == "TTAUncertaintyScored" and post[-1]["output_dir"] == "@output_dir"
+        # the score follows the variance's writer (in evaluate.json a multi-class bundle then one-hot encodes pred)
+        targets = [t["_target_"] for t in post]
+        score = post[targets.index("TTAUncertaintyScored")]
+        assert targets.index("TTAUncertaintyScored") > post.index(variance) and score["output_dir"] == "@output_dir"
 
 
 def test_check_names_the_fix():
