@@ -198,9 +198,10 @@ def isoline_figure(results: list[dict], args: argparse.Namespace, path: Path) ->
     for ax, loss in zip(axes[0], args.losses):
         z = np.array([[by_key.get((loss, lr, p), {}).get("median", np.nan) for p in args.patch_sizes]
                       for lr in args.learning_rates])  # fmt: skip
-        if len(xs) > 1 and len(ys) > 1 and np.isfinite(z).all():
-            ax.contourf(xs, ys, z, levels=levels, cmap="viridis", vmin=0, vmax=1)
-            lines = ax.contour(xs, ys, z, levels=levels, colors="white", linewidths=0.6)
+        if len(xs) > 1 and len(ys) > 1 and np.isfinite(z).sum() >= 4:  # cells not run are left blank
+            masked = np.ma.masked_invalid(z)
+            ax.contourf(xs, ys, masked, levels=levels, cmap="viridis", vmin=0, vmax=1)
+            lines = ax.contour(xs, ys, masked, levels=levels, colors="white", linewidths=0.6)
             ax.clabel(lines, fmt="%.1f", fontsize=7)
         for i, y in enumerate(ys):
             for j, x in enumerate(xs):
@@ -210,7 +211,7 @@ def isoline_figure(results: list[dict], args: argparse.Namespace, path: Path) ->
         ax.set_title(LOSS_LABELS.get(loss, loss))
         ax.set_xlabel("patch size (voxels per side)")
         ax.set_yticks(ys, [f"1e{int(round(y))}" for y in ys])
-        ax.set_ylabel("learning rate")
+        ax.set_ylabel("learning rate" if ax is axes[0][0] else "")
     if len(xs) > 1 and len(ys) > 1:
         fig.colorbar(plt.cm.ScalarMappable(norm=plt.Normalize(0, 1), cmap="viridis"), ax=axes[0].tolist(),
                      label=f"median training DSC, last {last_window(args.iterations)} iterations")
@@ -238,6 +239,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="cells run at once")
     parser.add_argument("--threads", type=int, default=None, help="OMP threads per run (default: CPUs / jobs)")
     parser.add_argument("--override", nargs="*", default=[], help="further bundle overrides, e.g. --device cuda:1")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: report the cells already finished (the others as 'not run')")
     parser.add_argument("--figure", default="", help="also copy the isoline figure here (e.g. the model card's "
                         f"{FIGURE.relative_to(REPO)})")
     args = parser.parse_args()
@@ -248,13 +251,16 @@ def main() -> None:
     args.threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    prepare_phantom(args, work)
-
     cells = [(loss, lr, p, b) for p, b in zip(args.patch_sizes, args.batch_sizes) for lr in args.learning_rates
              for loss in args.losses]  # fmt: skip
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda c: run_cell(args, work, *c), cells))
+    if args.report_only:
+        done = [work / cell_name(loss, lr, p) / "cell.json" for loss, lr, p, _ in cells]
+        results = [json.loads(f.read_text()) for f in done if f.is_file()]
+    else:
+        prepare_phantom(args, work)
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            results = list(pool.map(lambda c: run_cell(args, work, *c), cells))
     wall = time.perf_counter() - t0
     (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
@@ -274,7 +280,7 @@ def main() -> None:
         *validation_table(results, args),
         "",
         *(["Failed runs:", *(f"- {f}" for f in failed), ""] if failed else []),
-        f"Cells run now or before: {len(results)}; their training took {run_time / 60:.1f} min of wall time in all; "
+        f"Cells finished: {len(results)} of {len(cells)}; their training took {run_time / 60:.1f} min of wall time in all; "
         f"this invocation {wall / 60:.1f} min.",
     ]
     text = "\n".join(lines)

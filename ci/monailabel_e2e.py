@@ -686,7 +686,9 @@ def main(argv=None) -> int:
     p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     p.add_argument("--start-timeout", type=float, default=300)
     p.add_argument("--infer-timeout", type=float, default=900)
-    p.add_argument("--train-timeout", type=float, default=1800)
+    p.add_argument("--train-timeout", type=float, default=3600,
+                   help="seconds a /train task may run (one generalised_dice epoch, 100 steps at 51^3, took 35 min "
+                        "on a loaded 2-core CPU)")
     p.add_argument("--scoring-timeout", type=float, default=1800)
     p.add_argument("--skip", action="append", choices=["infer", "train", "scoring", "activelearning"])
     p.add_argument("--reuse", action="store_true", help="keep the work folder (phantom cache, app)")
