@@ -45,6 +45,15 @@ __all__ = [
 #: Values of ``build_datalist(layout=...)``.
 DATALIST_LAYOUTS: tuple[str, ...] = ("auto", "msseg2016", "isbi2015", "wmh2017", "brats", "folder")
 
+#: layout -> (datalist builder taking ``(dataset_dir, channels)``, the layout's own channels in order); the other
+#: layout, ``"folder"``, finds its channels in the file names.
+_LAYOUT_BUILDERS = {
+    "msseg2016": (msseg2016_datalist, PHANTOM_MODALITIES),
+    "isbi2015": (isbi2015_datalist, ISBI2015_MODALITIES),
+    "wmh2017": (wmh2017_datalist, WMH2017_MODALITIES),
+    "brats": (brats_datalist, BRATS_MODALITIES),
+}
+
 #: Item keys that hold file paths, resolved against the JSON's folder by :func:`load_datalist`.
 DATALIST_PATH_KEYS: tuple[str, ...] = ("image", "label")
 
@@ -275,18 +284,10 @@ def build_datalist(
         source = f"datalist {Path(datalist).expanduser().resolve()}"
     elif dataset_dir is not None:
         chosen = detect_layout(dataset_dir) if layout == "auto" else layout
-        if chosen == "msseg2016":
-            channels = channels or PHANTOM_MODALITIES
-            items = msseg2016_datalist(dataset_dir, channels)
-        elif chosen == "isbi2015":
-            channels = channels or ISBI2015_MODALITIES
-            items = isbi2015_datalist(dataset_dir, channels)
-        elif chosen == "wmh2017":
-            channels = channels or WMH2017_MODALITIES
-            items = wmh2017_datalist(dataset_dir, channels)
-        elif chosen == "brats":
-            channels = channels or BRATS_MODALITIES
-            items = brats_datalist(dataset_dir, channels)
+        if chosen in _LAYOUT_BUILDERS:
+            builder, own_channels = _LAYOUT_BUILDERS[chosen]
+            channels = channels or own_channels
+            items = builder(dataset_dir, channels)
         else:
             items, channels = _folder_cases(dataset_dir, channels, LABEL_ALIASES, require_label=True)
         result = split_datalist(items, val_fraction, seed, group_key="subject_id")
@@ -348,14 +349,8 @@ def resolve_channels(
         if layout not in DATALIST_LAYOUTS:
             raise ValueError(f"layout must be one of {list(DATALIST_LAYOUTS)} but got {layout!r}.")
         chosen = detect_layout(dataset_dir) if layout == "auto" else layout
-        if chosen == "msseg2016":
-            return tuple(PHANTOM_MODALITIES)
-        if chosen == "isbi2015":
-            return tuple(ISBI2015_MODALITIES)
-        if chosen == "wmh2017":
-            return tuple(WMH2017_MODALITIES)
-        if chosen == "brats":
-            return tuple(BRATS_MODALITIES)
+        if chosen in _LAYOUT_BUILDERS:
+            return tuple(_LAYOUT_BUILDERS[chosen][1])
         channels = _folder_cases(dataset_dir, None, LABEL_ALIASES, require_label=True)[1]
         if channels is None:
             raise ValueError(f"no file in {dataset_dir} is named by a modality: pass --modalities.")

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .layouts_wmh_brats import is_brats, is_wmh2017
 from .modalities import LABEL_ALIASES, MODALITY_ALIASES, PHANTOM_MODALITIES, canonical_modalities
 
 __all__ = [
@@ -340,6 +339,8 @@ def detect_layout(dataset_dir: str | os.PathLike) -> str:
     Raises:
         FileNotFoundError: when ``dataset_dir`` is not a folder.
     """
+    from .layouts_wmh_brats import is_brats, is_wmh2017  # that module builds on this one's helpers
+
     root = _existing_dir(dataset_dir)
     if any(p.is_dir() for p in _glob_levels(root, "Preprocessed_Data", 4)):
         return "msseg2016"

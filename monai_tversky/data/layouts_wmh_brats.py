@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .layouts import _existing_dir
 from .modalities import canonical_modalities
 
 __all__ = [
@@ -78,7 +79,7 @@ def wmh2017_datalist(
     unknown = [m for m in channels if m not in WMH2017_MODALITIES]
     if unknown:
         raise ValueError(f"the WMH 2017 data provide {list(WMH2017_MODALITIES)} but modalities ask for {unknown}.")
-    root = _folder(dataset_dir)
+    root = _existing_dir(dataset_dir)
     cases = sorted({p.parent.parent for p in _find(root, "pre/FLAIR.nii*", 4)})
     if require_label:
         cases = [c for c in cases if _first(c, "wmh")]
@@ -133,7 +134,7 @@ def brats_datalist(
     unknown = [m for m in channels if m not in BRATS_MODALITIES]
     if unknown:
         raise ValueError(f"BraTS provides {list(BRATS_MODALITIES)} but modalities ask for {unknown}.")
-    root = _folder(dataset_dir)
+    root = _existing_dir(dataset_dir)
     items = []
     for case in _brats_cases(root):
         item: dict[str, Any] = {"image": [str(_brats_file(case, m)) for m in channels]}
@@ -155,19 +156,12 @@ def brats_datalist(
 
 def is_wmh2017(dataset_dir: str | os.PathLike) -> bool:
     """Whether ``dataset_dir`` holds a WMH 2017 case (``<id>/pre/FLAIR.nii[.gz]`` up to four levels down)."""
-    return bool(_find(_folder(dataset_dir), "pre/FLAIR.nii*", 4))
+    return bool(_find(_existing_dir(dataset_dir), "pre/FLAIR.nii*", 4))
 
 
 def is_brats(dataset_dir: str | os.PathLike) -> bool:
     """Whether ``dataset_dir`` holds a BraTS case folder (``<case>/<case>_flair.nii[.gz]`` or ``-t2f``)."""
-    return bool(_brats_cases(_folder(dataset_dir)))
-
-
-def _folder(path: str | os.PathLike) -> Path:
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset folder not found: {root}.")
-    return root.resolve()
+    return bool(_brats_cases(_existing_dir(dataset_dir)))
 
 
 def _find(root: Path, pattern: str, levels: int) -> list[Path]:
