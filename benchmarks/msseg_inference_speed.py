@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from monai_tversky.data import build_datalist
+from monai_tversky.engines import load_checkpoint
 from monai_tversky.inferers import SplineFusionInferer
 from monai_tversky.networks import PatchDenseNet3D
 
@@ -71,7 +72,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     net = PatchDenseNet3D(in_channels=5).eval()
-    net.load_state_dict(torch.load(REPO / "bundles/msseg/models/model.pt", map_location="cpu", weights_only=True))
+    net.load_state_dict(load_checkpoint(REPO / "bundles/msseg/models/model.pt", what="model"))
     data = build_datalist(phantom_dir=args.phantom_dir, phantom_cases=10, phantom_shape=(96, 128, 128), seed=2018)
     from monai.transforms import Compose, EnsureTyped, LoadImaged, NormalizeIntensityd
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,3 +73,23 @@ def bundle_parser(name: str, *config_names: str, bundle_root: str | Path | None 
     for k, v in overrides.items():
         parser[k] = v
     return parser
+
+
+def bundle_run(config: str, *args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python -m monai.bundle run --config_file <config> <args>`` as a user runs it (one thread)."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    return subprocess.run(
+        [sys.executable, "-m", "monai.bundle", "run", "--config_file", config, *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def run_output(result: subprocess.CompletedProcess) -> str:
+    """stdout and stderr of a run, in that order."""
+    return result.stdout + result.stderr
+
+
+def last_line(result: subprocess.CompletedProcess) -> str:
+    """The last non-empty line a user sees at the end of a run (stderr comes last on a terminal when it stops)."""
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    return lines[-1] if lines else ""

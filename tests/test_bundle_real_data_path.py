@@ -6,14 +6,12 @@ last line of the output when the run stops."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
+from bundle_catalog import bundle_run, last_line, run_output
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = "bundles/msseg/train.json"
@@ -29,22 +27,8 @@ PHANTOM = ["--phantom_shape", "[24,32,32]", "--phantom_cases", "3"]
 pytestmark = pytest.mark.slow
 
 
-def bundle_run(config: str, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    """``python -m monai.bundle run --config_file <config> <args>`` as a user runs it; stdout and stderr merged."""
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.run(
-        [sys.executable, "-m", "monai.bundle", "run", "--config_file", config, *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
-    )
-
-
-def last_line(result: subprocess.CompletedProcess) -> str:
-    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
-    return lines[-1] if lines else ""
-
-
-def output(result: subprocess.CompletedProcess) -> str:
-    return result.stdout + result.stderr
+def output(result) -> str:
+    return run_output(result)
 
 
 def _case(folder: Path, rng: np.random.Generator, shape=(24, 32, 32), names=("FLAIR", "T1", "T1POST", "T2")) -> None:

@@ -224,7 +224,9 @@ def test_infer_task(served, tmp_path):
     )
     # BasicInferTask._get_network
     net = copy.deepcopy(network).to(torch.device(DEVICE))
-    checkpoint = torch.load(model_path, map_location=torch.device(DEVICE))
+    # monailabel 0.8.5 calls torch.load(path, map_location=...) with torch's default, weights_only=True from torch 2.6
+    # (the project's minimum); test_checkpoint_safety checks that default refuses a crafted file
+    checkpoint = torch.load(model_path, map_location=torch.device(DEVICE), weights_only=True)
     model_state_dict = checkpoint.get("model", checkpoint)
     assert set(network.state_dict()) == set(model_state_dict)
     net.load_state_dict(model_state_dict, strict=True)
@@ -312,7 +314,7 @@ def test_train_task(served, tmp_path):
     bundle = tmp_path / served.name
     shutil.copytree(served.bundle, bundle)  # training rewrites models/: keep the module's bundle as it is
     path = str(bundle)
-    pretrained = torch.load(bundle / "models" / "model.pt")
+    pretrained = torch.load(bundle / "models" / "model.pt", weights_only=True)
 
     # --- BundleTrainTask.__init__
     config_paths = [c for c in ("train.json", "train.yaml") if os.path.exists(os.path.join(path, "configs", c))]
@@ -359,7 +361,7 @@ def test_train_task(served, tmp_path):
 
     # one epoch ran: a resume checkpoint, a new best model.pt with trained weights, TensorBoard logs, all in the bundle
     assert list((bundle / "models").glob("checkpoint*.pt"))
-    trained = torch.load(bundle / "models" / "model.pt")
+    trained = torch.load(bundle / "models" / "model.pt", weights_only=True)
     assert set(trained) == set(pretrained)
     assert any(not torch.equal(trained[k], pretrained[k]) for k in pretrained)
     assert list((bundle / "output" / "runs").glob("events.out.tfevents.*"))

@@ -8,6 +8,7 @@ checks that name the offending file.
 
 from __future__ import annotations
 
+from .case_paths import OutsideOutputFolderError, case_output_path, safe_case_name
 from .datalists import (
     DATALIST_LAYOUTS,
     DATALIST_PATH_KEYS,
@@ -132,6 +133,10 @@ __all__ = [
     "lesion_label_map",
     "resolve_layout",
     "IGNORE_INDEX",
+    # output paths named after case ids
+    "safe_case_name",
+    "case_output_path",
+    "OutsideOutputFolderError",
     # datalists
     "load_datalist",
     "save_datalist",

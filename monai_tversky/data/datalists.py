@@ -15,6 +15,7 @@ from typing import Any
 
 from monai.data import partition_dataset
 
+from .case_paths import safe_case_name
 from .layouts import (
     ISBI2015_MODALITIES,
     _folder_cases,
@@ -436,17 +437,28 @@ def build_inference_datalist(
 
 
 def _name_cases(items: list[dict[str, Any]]) -> None:
-    """Give every item a ``case_id`` (the case folder and file stem when it has none), unique within ``items``."""
-    seen: dict[str, int] = {}
-    for item in items:
+    """
+    Give every item a ``case_id`` (the case folder and file stem when it has none) whose output name
+    (:func:`~monai_tversky.data.safe_case_name`) is unique within ``items``: ``a/b`` and ``a_b`` would write to the
+    same files, so the second becomes ``a_b_2``. An id that gives no usable name stops here, before anything runs.
+    """
+    used: set[str] = set()
+    for index, item in enumerate(items):
         if not item.get("case_id"):
             image = item["image"][0] if isinstance(item["image"], (list, tuple)) else item["image"]
             path = Path(str(image))
             item["case_id"] = f"{path.parent.name}/{_stem(path)}" if path.parent.name else _stem(path)
         case = str(item["case_id"])
-        seen[case] = seen.get(case, 0) + 1
-        if seen[case] > 1:
-            item["case_id"] = f"{case}_{seen[case]}"
+        try:
+            name = safe_case_name(case)
+        except ValueError as e:
+            raise ValueError(f"datalist item {index} (image {item.get('image')}): {e}") from None
+        n = 1
+        while name in used:
+            n += 1
+            item["case_id"] = f"{case}_{n}"
+            name = safe_case_name(item["case_id"])
+        used.add(name)
 
 
 def _require_labels(items: list[dict[str, Any]], source: Any, hint: str) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .layouts import _existing_dir
+from .validation import problem_report
 
 __all__ = [
     "isic2018_datalist",
@@ -240,8 +241,5 @@ def _pair(dataset: str, images: dict[str, Path], masks: dict[str, Path], expecte
     problems = [f"image {images[s]} has no mask (expected {expected_mask(s)})" for s in images if s not in masks]
     problems += [f"mask {masks[s]} has no image (expected {expected_image(s)})" for s in masks if s not in images]
     if problems:
-        listed = problems[:_MAX_LISTED]
-        if len(problems) > _MAX_LISTED:
-            listed.append(f"... and {len(problems) - _MAX_LISTED} more")
-        raise FileNotFoundError(f"{len(problems)} {dataset} file(s) without a partner:\n  " + "\n  ".join(listed))
+        raise FileNotFoundError(problem_report(f"{len(problems)} {dataset} file(s) without a partner", problems, _MAX_LISTED))
     return [{"image": str(images[s]), "label": str(masks[s]), "case_id": s} for s in sorted(images)]

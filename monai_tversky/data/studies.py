@@ -26,6 +26,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
+from .case_paths import case_output_path, safe_case_name
 from .datalists import build_inference_datalist
 
 __all__ = ["bundle_input_channels", "write_monailabel_studies"]
@@ -86,8 +87,9 @@ def write_monailabel_studies(
     labels = studies / "labels" / "final"
     written = []
     for item in items:
-        case = str(item["case_id"]).replace(os.sep, "_")
-        image_out, label_out = studies / f"{case}.nii.gz", labels / f"{case}.nii.gz"
+        case = safe_case_name(item["case_id"])
+        image_out = case_output_path(studies, case, ".nii.gz")
+        label_out = case_output_path(studies, case, ".nii.gz", subfolder=Path("labels") / "final")
         for path in (image_out, label_out):
             if path.exists() and not overwrite:
                 raise FileExistsError(f"{path} exists (a study may hold labels drawn in MONAI Label): pass "

@@ -531,11 +531,22 @@ def check_datalist(
                 problems.append(f"{where}: label {lab.path} does not match image {first.path}: {mismatch}")
 
     if problems:
-        listed = problems + missing
-        raise ValueError(f"{len(listed)} problem(s) in the datalist:\n  " + "\n  ".join(_capped(listed)))
+        raise ValueError(problem_report(f"{len(problems) + len(missing)} problem(s) in the datalist", problems + missing))
     if missing:
-        raise FileNotFoundError(f"{len(missing)} missing file(s) in the datalist:\n  " + "\n  ".join(_capped(missing)))
+        raise FileNotFoundError(problem_report(f"{len(missing)} missing file(s) in the datalist", missing))
     return datalist
+
+
+def problem_report(title: str, problems: Sequence[str], limit: int = 50) -> str:
+    """
+    The message of an error that lists problems: ``title``, the problems (at most ``limit``; a problem's own
+    detail lines, such as two affines, stay under it), then one sentence that repeats the first problem's first
+    line. ``python -m monai.bundle run`` ends with the message's last line, so that line says what is wrong and
+    names the files, never a row of a matrix.
+    """
+    listed = "\n  ".join(_capped(list(problems), limit))
+    first = str(problems[0]).splitlines()[0].rstrip(".:")
+    return f"{title}:\n  {listed}\n{title[:1].upper()}{title[1:]}; the first: {first}."
 
 
 def _geometry_mismatch(h: ImageHeader, ref: ImageHeader, rtol: float, atol: float) -> str | None:
@@ -544,8 +555,16 @@ def _geometry_mismatch(h: ImageHeader, ref: ImageHeader, rtol: float, atol: floa
     if not np.allclose(h.affine, ref.affine, rtol=rtol, atol=atol):
         diff = float(np.max(np.abs(h.affine - ref.affine)))
         tolerance = f"atol={atol:g}, rtol={rtol:g}"
-        return f"affine differs by up to {diff:.3g} (tolerance {tolerance}):\n{h.affine}\nvs\n{ref.affine}"
+        return (
+            f"affine differs by up to {diff:.3g} mm (tolerance {tolerance})\n      {h.path}: {_one_line(h.affine)}"
+            f"\n      {ref.path}: {_one_line(ref.affine)}"
+        )
     return None
+
+
+def _one_line(affine: np.ndarray) -> str:
+    """A 4x4 affine on one line, rows in brackets."""
+    return "[" + ", ".join("[" + ", ".join(f"{v:.6g}" for v in row) + "]" for row in np.asarray(affine)) + "]"
 
 
 def _capped(lines: list[str], limit: int = 50) -> list[str]:

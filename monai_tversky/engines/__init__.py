@@ -4,6 +4,7 @@ paths, run checks and per-iteration training curves (sudre2017)."""
 from __future__ import annotations
 
 from .bundle_paths import latest_checkpoint, resolve_bundle_root
+from .checkpoint_files import UntrustedCheckpointError, load_checkpoint
 from .command_line import (
     check_command_line,
     check_save_uncertainty,
@@ -53,6 +54,7 @@ __all__ = [
     "StopOnNonFiniteLoss",
     "TrainingProgressBar",
     "TrainingCurveRecorder",
+    "UntrustedCheckpointError",
     "read_training_curve",
     "batch_case_names",
     "check_command_line",
@@ -61,6 +63,7 @@ __all__ = [
     "install_error_summary",
     "interval_doubling_decays",
     "latest_checkpoint",
+    "load_checkpoint",
     "none_overrides",
     "reject_none_overrides",
     "resolve_bundle_root",

@@ -13,11 +13,15 @@ from typing import Any
 
 import torch
 from ignite.engine import Engine
+from ignite.handlers import Checkpoint
 
 from monai.handlers import CheckpointLoader, CheckpointSaver
+from monai.networks.utils import copy_model_state
 
 from monai_tversky.data.modalities import canonical_modalities
 from monai_tversky.data.phantom_dataset import write_json_atomic
+
+from .checkpoint_files import load_checkpoint
 
 __all__ = [
     "ModelCheckpointLoader",
@@ -134,7 +138,9 @@ class ModelCheckpointLoader(CheckpointLoader):
     """
     MONAI's :py:class:`monai.handlers.CheckpointLoader` that logs which file it loads (and what the file's
     ``model.json`` says it was trained on), and stops with an error naming the file when it is missing, unreadable,
-    or does not fit the network, instead of torch's ``size mismatch for stem.conv0...`` that names no file.
+    refused as unsafe, or does not fit the network, instead of torch's ``size mismatch for stem.conv0...`` that
+    names no file. The file is read once, with ``weights_only=True`` (:func:`~monai_tversky.engines.load_checkpoint`)
+    unless ``trust`` is set, and applied as ``CheckpointLoader`` applies it.
 
     Args:
         load_path: the checkpoint file.
@@ -143,10 +149,14 @@ class ModelCheckpointLoader(CheckpointLoader):
         setting: the configuration the network was built from, in words (e.g. ``"5 input channels for the
             modalities FLAIR, T1, T1Gd, PD, T2"``), added to a mismatch message.
         remedy: how to get out of a mismatch (e.g. ``"pass --ckpt_path ..."``), added to the messages.
+        trust: read the file with ``weights_only=False``, which can run code from it: only for a file you trust
+            (a bundle's ``--trust_checkpoint True``). Defaults to ``False``.
         kwargs: the other arguments of ``CheckpointLoader`` (``map_location``, ``strict``, ``name``, ...).
 
     Raises:
         FileNotFoundError: when ``load_path`` does not exist (at the engine's start, where the load happens).
+        UntrustedCheckpointError: (a ``ValueError``) when the file holds more than tensors and plain containers
+            and ``trust`` is not set.
         ValueError: when the file cannot be read as a checkpoint, or a module's state does not fit.
     """
 
@@ -157,10 +167,14 @@ class ModelCheckpointLoader(CheckpointLoader):
         what: str = "checkpoint",
         setting: str | None = None,
         remedy: str | None = None,
+        trust: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(load_path=load_path, load_dict=load_dict, **kwargs)
         self.what, self.setting, self.remedy = what, setting, remedy
+        if not isinstance(trust, bool):
+            raise TypeError(f"trust must be True or False but is {trust!r} ({type(trust).__name__}).")
+        self.trust = trust
 
     def __call__(self, engine: Engine) -> None:
         path = Path(self.load_path)
@@ -172,11 +186,11 @@ class ModelCheckpointLoader(CheckpointLoader):
         if info:
             parts = [f"{k} {info[k]}" for k in ("modalities", "data", "epoch") if info.get(k) not in (None, "")]
             described = f" ({'; '.join(str(p) for p in parts)})" if parts else ""
-        engine.logger.info(f"loading the {self.what} {path}{described}")
-        try:
-            checkpoint = torch.load(str(path), map_location=self.map_location or "cpu", weights_only=False)
-        except Exception as e:  # truncated file, not a torch file, ...
-            raise ValueError(f"cannot read the {self.what} {path}: {type(e).__name__}: {e}.{hint}") from e
+        trusted = " (trusted: weights_only=False)" if self.trust else ""
+        engine.logger.info(f"loading the {self.what} {path}{described}{trusted}")
+        checkpoint = load_checkpoint(
+            path, map_location=self.map_location or "cpu", trust=self.trust, what=self.what, hint=self.remedy or ""
+        )
         if not isinstance(checkpoint, Mapping):
             raise ValueError(f"the {self.what} {path} holds a {type(checkpoint).__name__}, not a state dict.{hint}")
         single = len(self.load_dict) == 1
@@ -196,9 +210,29 @@ class ModelCheckpointLoader(CheckpointLoader):
                 raise ValueError(
                     f"the {self.what} {path} does not fit the network ({type(module).__name__}):\n  "
                     + "\n  ".join(problems)
-                    + f"\n{setting}{trained}{hint}"
+                    + f"\nThe {self.what} {path} does not fit the network ({type(module).__name__}).{setting}{trained}{hint}"
                 )
-        super().__call__(engine)
+        self._apply(engine, dict(checkpoint))
+
+    def _apply(self, engine: Engine, checkpoint: dict) -> None:
+        """What ``CheckpointLoader.__call__`` does once it has read the file (it would read the file a second time)."""
+        k, _ = list(self.load_dict.items())[0]
+        if len(self.load_dict) == 1 and k not in checkpoint:  # a checkpoint of one object may be its state dict
+            checkpoint = {k: checkpoint}
+        if not self.strict_shape:
+            for k in [k for k, obj in self.load_dict.items() if not isinstance(obj, torch.nn.Module)]:
+                self.load_dict.pop(k)
+            for k, obj in self.load_dict.items():
+                checkpoint[k] = copy_model_state(obj, checkpoint, inplace=False)[0]
+        prior_max_epochs = engine.state.max_epochs
+        Checkpoint.load_objects(to_load=self.load_dict, checkpoint=checkpoint, strict=self.strict)
+        if prior_max_epochs is not None and engine.state.epoch > prior_max_epochs:
+            raise ValueError(
+                f"the {self.what} {self.load_path} was saved at epoch {engine.state.epoch}, past this run's "
+                f"max_epochs {prior_max_epochs}: pass a larger --max_epochs to train on from it."
+            )
+        engine.state.max_epochs = prior_max_epochs
+        self.logger.info(f"Restored all variables from {self.load_path}")
 
 
 class ModelCheckpointSaver(CheckpointSaver):

@@ -103,8 +103,8 @@ def resume_checkpoint(
             lines = "\n  ".join(f"{k}: {previous.get(k)!r} then, {signature[k]!r} now" for k in differ)
             raise ValueError(
                 f"{ckpt_dir} holds the resume checkpoint {found} of another training run ({record}):\n  {lines}\n"
-                "Resuming it would mix the two. Start afresh with --resume False (the old checkpoints are replaced "
-                "as this run saves its own), or give this run its own folder with --ckpt_dir <folder>."
+                f"Resuming {found} would mix two runs: start afresh with --resume False (the old checkpoints are "
+                "replaced as this run saves its own), or give this run its own folder with --ckpt_dir <folder>."
             )
     logger.info(f"resuming training from {found}")
     return found

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from monai.config import NdarrayOrTensor
 
+from monai_tversky.data.case_paths import case_output_path, safe_case_name
+
 from .figures import save_lesion_overlay, save_precision_recall_plot, select_lesion_slices
 from .lesion_metrics import LESION_METRIC_KEYS, _spatial_array, check_metric_names, lesion_metrics, resolve_spacing
 from .precision_recall import PrecisionRecallHistogram
@@ -206,7 +208,9 @@ class LesionReport:
         Score one case, add its probabilities to the pooled PR curve and write its overlays.
 
         Args:
-            name: the case name (the CSV's ``case`` column and the overlay file names); must be unique.
+            name: the case name (the CSV's ``case`` column); must be unique. The overlay files are named by
+                :func:`~monai_tversky.data.safe_case_name` of it, under ``<output_dir>/overlays`` whatever it holds
+                (``/abs/x``, ``../x``).
             pred: binary prediction of one case, see :py:func:`lesion_metrics` (not a batch: add each case).
             label: binary ground truth, the shape of ``pred``.
             prob: optional lesion probabilities in [0, 1], the shape of ``pred`` (for ``apr`` and the PR curve).
@@ -225,6 +229,12 @@ class LesionReport:
         name = str(name)
         if any(row["case"] == name for row in self.rows):
             raise ValueError(f"case {name!r} was already added.")
+        if overlay_slices is not None:  # overlays are files named after the case: one name per case, inside the folder
+            clash = [row["case"] for row in self.rows if safe_case_name(row["case"]) == safe_case_name(name)]
+            if clash:
+                raise ValueError(
+                    f"cases {clash[0]!r} and {name!r} would write the same overlay files ({safe_case_name(name)}*.png)."
+                )
         if isinstance(overlay_slices, str) and overlay_slices != "auto":
             raise ValueError(f"overlay_slices must be None, 'auto', an int or ints, got {overlay_slices!r}.")
         # one row per call: refuse the batches (B, 1, ...) that lesion_metrics also accepts, before scoring them
@@ -250,11 +260,10 @@ class LesionReport:
     ) -> None:
         pred_np, label_np = _spatial_array(pred, "pred"), _spatial_array(label, "label")
         spacing_t = resolve_spacing(spacing, pred_np.ndim, label, pred)
-        folder = self.output_dir / "overlays"
         if pred_np.ndim == 2:
             pixel_size = spacing_t if self.overlay_rot90 % 2 == 0 else spacing_t[::-1]
             self.overlay_paths.append(save_lesion_overlay(
-                folder / f"{name}.png", pred_np, label_np, image, alpha=self.overlay_alpha, rot90=self.overlay_rot90,
+                case_output_path(self.output_dir, name, ".png", subfolder="overlays"), pred_np, label_np, image, alpha=self.overlay_alpha, rot90=self.overlay_rot90,
                 pixel_size=pixel_size, title=name, scale=self._overlay_scale(pred_np.shape, spacing_t),
             ))
             return
@@ -269,7 +278,7 @@ class LesionReport:
         scale = self._overlay_scale(plane, in_plane)
         for k in indices:
             self.overlay_paths.append(save_lesion_overlay(
-                folder / f"{name}_axis{axis}_slice{k}.png", pred_np, label_np, image, slice_index=k, axis=axis,
+                case_output_path(self.output_dir, name, f"_axis{axis}_slice{k}.png", subfolder="overlays"), pred_np, label_np, image, slice_index=k, axis=axis,
                 alpha=self.overlay_alpha, rot90=self.overlay_rot90, pixel_size=pixel_size,  # type: ignore[arg-type]
                 title=f"{name}: axis {axis}, slice {k}", scale=scale,
             ))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -10,6 +9,8 @@ from monai.config import KeysCollection
 from monai.data.meta_tensor import MetaTensor
 from monai.transforms import MapTransform, Transform
 from monai.utils import ImageMetaKey
+
+from monai_tversky.data.case_paths import case_output_path, safe_case_name
 
 __all__ = ["StoreCaseIdd", "case_output_name", "CASE_ID_META_KEY"]
 
@@ -52,13 +53,28 @@ def case_output_name(metadict: Mapping[str, Any] | None, saver: Transform) -> di
     """
     ``output_name_formatter`` for MONAI's ``SaveImage(d)``: name the output after the case id that
     :class:`StoreCaseIdd` put in the metadata, as ``<output_dir>/<case>/<case>_<postfix>.nii.gz`` with
-    ``separate_folder=True`` (``/`` in the id becomes ``_``); without an id, MONAI's default (the image file's name).
+    ``separate_folder=True``; without an id, MONAI's default (the image file's base name).
+
+    The name is :func:`~monai_tversky.data.safe_case_name` of the id (``/`` becomes ``_``, ``..`` and absolute
+    parts are dropped), and the folder and file are checked with :func:`~monai_tversky.data.case_output_path` to
+    lie inside the saver's output folder, symbolic links followed.
+
+    Raises:
+        ValueError: when the id gives no usable file name, or the output would lie outside the output folder.
     """
     metadict = metadict or {}
     case = metadict.get(CASE_ID_META_KEY)
     if case is None:
         subject = metadict.get(ImageMetaKey.FILENAME_OR_OBJ, getattr(saver, "_data_index", 0))
     else:
+        name = safe_case_name(case)
+        layout = getattr(saver, "folder_layout", None)
+        if layout is not None:  # the case folder, then the file in it, must resolve inside the output folder
+            case_output_path(layout.output_dir, case)
+            ext = str(layout.ext or "")
+            ext = ext if not ext or ext.startswith(".") else f".{ext}"
+            postfix = f"_{layout.postfix}" if layout.postfix else ""
+            case_output_path(layout.output_dir, case, suffix=f"{postfix}{ext}", subfolder=name)
         # a file-name-like subject: FolderLayout keeps its base name and strips one extension
-        subject = re.sub(r"[\\/\s]+", "_", str(case).strip("/")) + ".case"
+        subject = f"{name}.case"
     return {"subject": f"{subject}", "idx": metadict.get(ImageMetaKey.PATCH_INDEX)}
