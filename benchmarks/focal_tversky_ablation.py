@@ -1,6 +1,6 @@
 """The focal_tversky bundle's own version of abraham2018 Table 1 (BUS 2017) on the synthetic ultrasound phantom: the
 seven rows U-Net + DL / TL / FTL, Attn U-Net + DL, Attn U-Net + Multi-Input + DL / TL / FTL, each trained by the
-bundle's ``train.json`` with one override pair (``--network_variant``, ``--loss``), then evaluated by its
+bundle's ``train.json`` with one override pair (``--network_variant``, ``--loss_name``), then evaluated by its
 ``inference.json`` + ``evaluate.json`` on a separate test set of phantom images: DSC, precision and recall as
 mean ± sd over the test images (the paper's columns), and a figure of a few test cases with every row's mask.
 
@@ -59,7 +59,7 @@ from monai_tversky.data import generate_phantom_dataset_2d
 BUNDLE = "focal_tversky"
 FIGURE = REPO / "bundles" / BUNDLE / "docs" / "ablation_cases_phantom.png"
 
-#: abraham2018 Table 1/2: (row, --network_variant, --loss, parameters in the paper's naming, what it trains here)
+#: abraham2018 Table 1/2: (row, --network_variant, --loss_name, parameters in the paper's naming, what it trains here)
 ROWS = [
     ("U-Net + DL", "unet", "dice", "α = β = 0.5", "DL on the one output"),
     ("U-Net + TL", "unet", "tversky", "α = 0.7, β = 0.3", "TL on the one output"),
@@ -216,7 +216,7 @@ def main() -> None:
     models = {}
     for row, variant, loss, *_ in rows:
         models[row] = train(BUNDLE, work / _slug(row), [
-            "--network_variant", variant, "--loss", loss, *common, *training,
+            "--network_variant", variant, "--loss_name", loss, *common, *training,
         ], timings, f"train {row}")  # fmt: skip
 
     results, per_case = [], {}

@@ -70,7 +70,7 @@ def _line(name: str, times: list[float]) -> str:
 def training_iteration(device: torch.device, rounds: int, batch: int) -> list[float]:
     p = _parser("train.json", device=str(device), features=PAPER_FEATURES)
     network = p.get_parsed_content("network_def").to(device).train()
-    loss_fn = p.get_parsed_content("loss_function")
+    loss_fn = p.get_parsed_content("loss")
     optimizer = torch.optim.SGD(network.parameters(), lr=p.get_parsed_content("learning_rate"),
                                 momentum=p.get_parsed_content("momentum"))
     size = p.get_parsed_content("spatial_size")

@@ -105,7 +105,7 @@ def test_paper_configuration_abraham2018():
     assert _structure(net) == (5, 3, 3, 3)  # attn_reg: 5 levels, 3 gated skips, pyramid at 3 levels, 4 outputs
     outputs = net.train()(torch.zeros(2, 3, 192, 256))
     assert [tuple(o.shape[-2:]) for o in outputs] == [(192, 256), (96, 128), (48, 64), (24, 32)]
-    loss = p.get_parsed_content("loss_function")
+    loss = p.get_parsed_content("loss")
     assert isinstance(loss, DeepSupervisionCombinedLoss)
     assert type(loss.loss) is TverskyLoss and isinstance(loss.side_loss, FocalTverskyLoss)
     assert (loss.loss.alpha, loss.loss.beta) == (0.3, 0.7)  # MONAI's naming: the paper's alpha = 0.7 on FN
@@ -131,11 +131,11 @@ def test_paper_configuration_abraham2018():
 
 @pytest.mark.parametrize("row, variant, loss_name", ROWS, ids=[r[0] for r in ROWS])
 def test_each_ablation_row_is_one_command_line_override(row, variant, loss_name):
-    p = _parser("train.json", network_variant=variant, loss=loss_name)
+    p = _parser("train.json", network_variant=variant, loss_name=loss_name)
     net = p.get_parsed_content("network_def")
     expected = {"unet": (5, 0, 0, 0), "attn_unet": (5, 3, 0, 3), "attn_unet_pyramid": (5, 3, 3, 3)}[variant]
     assert _structure(net) == expected
-    loss = p.get_parsed_content("loss_function")
+    loss = p.get_parsed_content("loss")
     one = {"dice": DiceLoss, "tversky": TverskyLoss, "focal_tversky": FocalTverskyLoss}[loss_name]
     if variant == "unet":  # a plain U-Net: one output, the plain loss
         assert type(loss) is one
@@ -146,7 +146,7 @@ def test_each_ablation_row_is_one_command_line_override(row, variant, loss_name)
         final = TverskyLoss if loss_name == "focal_tversky" else one
         assert type(loss.loss) is final and type(loss.side_loss) is one
     # the run signature tells the rows apart: a resume checkpoint of one row is not resumed by another
-    assert p.get_parsed_content("run_signature")["settings"]["loss"] == loss_name
+    assert p.get_parsed_content("run_signature")["settings"]["loss_name"] == loss_name
 
 
 def test_ultrasound_phantom_kind_follows_bus_2017():

@@ -89,7 +89,7 @@ def test_kind_and_channel_errors(tmp_path):
     with pytest.raises(ValueError, match="3 channels \\(RGB\\) or 1 \\(grayscale\\), not 2"):
         resolve_channels_2d(["T1", "T2"])
     (tmp_path / "nothing").mkdir()
-    with pytest.raises(ValueError, match="neither ISIC 2018 Task 1 .* nor BUS 2017 dataset B .* --datalist"):
+    with pytest.raises(ValueError, match="in none of the 2D layouts, ISIC 2018 Task 1 .* BUS 2017 dataset B .* BUSI .* --datalist"):
         resolve_kind_2d(tmp_path / "nothing")
     with pytest.raises(ValueError, match="layout must be one of"):
         resolve_kind_2d(tmp_path / "nothing", layout="msseg2016")

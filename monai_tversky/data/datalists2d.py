@@ -30,13 +30,17 @@ from .datalists import (
 from .image2d import pil_mode_for_channels
 from .layouts import _existing_dir
 from .layouts2d import (
+    BUSI_CLASSES,
     IMAGE_SUFFIXES_2D,
+    ISIC2017_TASK1_FOLDERS,
     ISIC2018_TASK1_FOLDERS,
     LAYOUTS_2D,
     _child_dir,
     _layout_root,
     bus2017_datalist,
+    busi_datalist,
     detect_layout_2d,
+    isic2017_datalist,
     isic2018_datalist,
 )
 from .phantom2d import PHANTOM2D_CHANNELS, PHANTOM2D_KINDS, PHANTOM2D_SHAPES
@@ -56,7 +60,17 @@ __all__ = [
 logger = logging.getLogger("monai_tversky")
 
 #: The kind of images each 2D layout holds.
-LAYOUT_KINDS_2D: dict[str, str] = {"isic2018": "skin", "bus2017": "ultrasound"}
+LAYOUT_KINDS_2D: dict[str, str] = {"isic2018": "skin", "isic2017": "skin", "bus2017": "ultrasound", "busi": "ultrasound"}
+
+#: Training datalist of each 2D layout, ``(dataset_dir) -> items``.
+_TRAINING_ITEMS = {
+    "isic2018": isic2018_datalist,
+    "isic2017": isic2017_datalist,
+    "bus2017": bus2017_datalist,
+    "busi": busi_datalist,
+}
+_NAMES = {"isic2018": "ISIC 2018 Task 1 data set", "isic2017": "ISIC 2017 Task 1 data set",
+          "bus2017": "BUS 2017 dataset B", "busi": "BUSI data set"}  # fmt: skip
 
 _LAYOUTS = ("auto", *LAYOUTS_2D)
 
@@ -74,9 +88,11 @@ def _chosen_layout(dataset_dir: str | os.PathLike, layout: str) -> str:
     if chosen is None:
         isic = ", ".join(f"{a}/ + {b}/" for a, b in ISIC2018_TASK1_FOLDERS.values())
         raise ValueError(
-            f"{dataset_dir} is neither ISIC 2018 Task 1 ({isic}) nor BUS 2017 dataset B (original/ + GT/) as "
-            "distributed, in the folder or one of its sub-folders: pass --datalist my.json (a \"training\" list of "
-            "{\"image\": ..., \"label\": ...} items) for any other layout."
+            f"{dataset_dir} is in none of the 2D layouts, ISIC 2018 Task 1 ({isic}), ISIC 2017 Task 1 "
+            "(ISIC-2017_Training_Data/ + ISIC-2017_Training_Part1_GroundTruth/, or images/ + masks/), BUS 2017 "
+            "dataset B (original/ + GT/) or BUSI (benign/, malignant/, normal/), in the folder or one of its "
+            "sub-folders: pass --datalist my.json (a \"training\" list of {\"image\": ..., \"label\": ...} items) "
+            "for any other layout."
         )
     return chosen
 
@@ -159,8 +175,7 @@ def describe_source_2d(
     if datalist:
         return f"datalist {Path(datalist).expanduser().resolve()}"
     if dataset_dir:
-        names = {"isic2018": "ISIC 2018 Task 1 data set", "bus2017": "BUS 2017 dataset B"}
-        return f"{names[_chosen_layout(dataset_dir, layout)]} {Path(dataset_dir).expanduser().resolve()}"
+        return f"{_NAMES[_chosen_layout(dataset_dir, layout)]} {Path(dataset_dir).expanduser().resolve()}"
     where = f" {Path(phantom_dir).expanduser().resolve()}" if phantom_dir else ""
     return f"synthetic 2D {_check_kind(kind)} phantom{where}"
 
@@ -237,9 +252,8 @@ def build_datalist_2d(
         else:
             result = split_datalist(training, val_fraction, seed)
     elif dataset_dir is not None:
-        chosen = _chosen_layout(dataset_dir, layout)
-        items = isic2018_datalist(dataset_dir) if chosen == "isic2018" else bus2017_datalist(dataset_dir)
-        result = split_datalist(items, val_fraction, seed)
+        items = _TRAINING_ITEMS[_chosen_layout(dataset_dir, layout)](dataset_dir)
+        result = split_datalist(items, val_fraction, seed, group_key="group_id")  # BUSI's near-duplicates together
     else:
         if not phantom_dir:
             raise ValueError("give dataset_dir, datalist or phantom_dir (where the synthetic 2D phantom is generated).")
@@ -306,7 +320,7 @@ def build_inference_datalist_2d(
         items = _inference_items(source, None, section)
     _name_cases(items)
     if require_label:
-        _require_labels(items, source, "an ISIC 2018 or BUS 2017 folder with its masks")
+        _require_labels(items, source, "an ISIC 2018 / 2017, BUS 2017 or BUSI folder with its masks")
     if check:
         check_datalist(items, modalities=None, verify_data="header" if check == "header" else True,
                        label_values="binary", label_channels=None)
@@ -328,6 +342,13 @@ def _folder_items_2d(folder: Path, require_label: bool) -> list[dict[str, Any]]:
         base = _layout_root(root, ("original",))
         label = (base is not None and _child_dir(base, "GT") is not None) or require_label
         return bus2017_datalist(root, label=label)
+    if layout == "isic2017":
+        for subset in ("test", "validation", "training"):
+            if _layout_root(root, (ISIC2017_TASK1_FOLDERS[subset][0],)) is not None:
+                return isic2017_datalist(root, subset=subset)
+        return isic2017_datalist(root)
+    if layout == "busi":  # every image, normal ones included: inference and evaluation take what they are given
+        return busi_datalist(root, classes=BUSI_CLASSES, group_duplicates=False)
     files = sorted(
         p for p in root.iterdir()
         if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(IMAGE_SUFFIXES_2D)

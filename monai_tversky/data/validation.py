@@ -405,7 +405,8 @@ def check_datalist(
             Items are dicts with ``image_key`` (a path or a list of paths) and optionally ``label_key``.
         modalities: the expected channels; ``None`` skips the channel-count check. Defaults to ``None``.
         image_key: key of the image path(s) in an item. Defaults to ``"image"``.
-        label_key: key of the label path in an item (absent or ``None``: no label). Defaults to ``"label"``.
+        label_key: key of the label in an item: a path, or a list of paths (several masks of one image, each checked;
+            absent or ``None``: no label). Defaults to ``"label"``.
         label_atol: largest difference allowed between a label's and its image's affine entries (mm). Defaults
             to 1e-3.
         verify_data: ``True`` (or ``"full"``): read every file's voxels completely (:func:`read_image_voxels`:
@@ -519,16 +520,20 @@ def check_datalist(
             label = item.get(label_key)
             if label is None:
                 continue
-            lab = header(label, where)
-            if lab is None:
-                continue
-            if full:
-                voxels(lab.path, where, label_values if label_values is not None else ())
-            if label_channels is not None and lab.num_channels != label_channels:
-                problems.append(f"{where}: label {lab.path} has {lab.num_channels} channels, expected {label_channels}")
-            mismatch = _geometry_mismatch(lab, first, rtol=0.0, atol=label_atol)
-            if mismatch:
-                problems.append(f"{where}: label {lab.path} does not match image {first.path}: {mismatch}")
+            # a list: several masks of one image, merged on loading (BUSI's <n>_mask, <n>_mask_1; MergeMasksd)
+            for one in (label if isinstance(label, (list, tuple)) else [label]):
+                lab = header(one, where)
+                if lab is None:
+                    continue
+                if full:
+                    voxels(lab.path, where, label_values if label_values is not None else ())
+                if label_channels is not None and lab.num_channels != label_channels:
+                    problems.append(
+                        f"{where}: label {lab.path} has {lab.num_channels} channels, expected {label_channels}"
+                    )
+                mismatch = _geometry_mismatch(lab, first, rtol=0.0, atol=label_atol)
+                if mismatch:
+                    problems.append(f"{where}: label {lab.path} does not match image {first.path}: {mismatch}")
 
     if problems:
         raise ValueError(problem_report(f"{len(problems) + len(missing)} problem(s) in the datalist", problems + missing))

@@ -71,7 +71,7 @@ def model_channels(
     return tuple(default)
 
 
-def model_info_value(checkpoint: str | os.PathLike, key: str, default: Any) -> Any:
+def model_info_value(checkpoint: str | os.PathLike, key: str | Sequence[str], default: Any) -> Any:
     """
     A setting the model was trained with, as its ``model.json`` records it (see :class:`ModelCheckpointSaver`), else
     ``default``: what an inference config builds its network and pre-processing from, so that a model trained with
@@ -80,15 +80,16 @@ def model_info_value(checkpoint: str | os.PathLike, key: str, default: Any) -> A
 
     Args:
         checkpoint: the model file (``model.pt``; the record is ``model.json`` beside it).
-        key: the setting's key in the record.
+        key: the setting's key in the record, or keys tried in order (a setting renamed: ``("loss_name", "loss")``).
         default: the value when there is no record or it lacks ``key`` (or holds ``null`` there).
     """
     info = read_model_info(checkpoint) or {}
-    value = info.get(key)
-    if value is None:
-        return default
-    logger.info(f"{key} {value!r}, as {model_info_path(checkpoint)} records for the model")
-    return value
+    for name in [key] if isinstance(key, str) else list(key):
+        value = info.get(name)
+        if value is not None:
+            logger.info(f"{name} {value!r}, as {model_info_path(checkpoint)} records for the model")
+            return value
+    return default
 
 
 def _state_dict(obj: Any, checkpoint: Mapping, key: str, single: bool) -> Mapping | None:
