@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from monai_tversky.data import save_datalist, split_datalist
-from monai_tversky.data.layouts2d import BUSI_CLASSES, busi_datalist, isic2017_datalist
+from monai_tversky.data import BUSI_CLASSES, busi_datalist, isic2017_datalist
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

@@ -5,7 +5,7 @@
     python ci/monailabel_e2e.py table /tmp/mle2e/*.json
 
 ``run`` (in the virtual environment that has monailabel, monai and monai_tversky): writes a small phantom, turns it
-into MONAI Label studies (3D: one 4D NIfTI per case with ``python -m monai_tversky.data.studies``; 2D: the phantom's
+into MONAI Label studies (3D: one 4D NIfTI per case with ``python -m monai_tversky.serving.studies``; 2D: the phantom's
 PNG images, labels as 0/255 PNGs under ``labels/final/``), the last study left unlabelled for scoring; downloads the
 monaibundle app, copies the bundle into it, starts ``monailabel start_server`` on 127.0.0.1 (offline flags of the
 msseg card, epistemic scoring on), and checks over HTTP:
@@ -121,7 +121,7 @@ def infer_params(bundle_dir: Path) -> tuple[dict, str]:
 
 def make_studies(bundle_dir: Path, work: Path, dims: int, shape: list[int], cases: int) -> tuple[Path, list[str], str]:
     """Phantom -> studies; returns (studies dir, study ids, the unlabelled study's id)."""
-    from monai_tversky.data import studies as studies_mod
+    from monai_tversky.serving import studies as studies_mod
 
     channels = studies_mod.bundle_input_channels(bundle_dir)
     phantom, studies = work / "phantom", work / "studies"
@@ -132,13 +132,13 @@ def make_studies(bundle_dir: Path, work: Path, dims: int, shape: list[int], case
 
         log(f"phantom: {cases} cases of {shape} ({', '.join(channels)}) in {phantom}")
         generate_phantom_dataset(phantom, num_cases=cases, shape=shape, modalities=channels, seed=0, progress=False)
-        cmd = [sys.executable, "-m", "monai_tversky.data.studies", "--bundle", str(bundle_dir),
+        cmd = [sys.executable, "-m", "monai_tversky.serving.studies", "--bundle", str(bundle_dir),
                "--input", str(phantom), "--studies", str(studies)]
         log("studies: " + " ".join(cmd))
         proc = subprocess.run(cmd, capture_output=True, text=True)
         print(proc.stdout + proc.stderr, end="", flush=True)
         if proc.returncode != 0:
-            raise Failed(f"studies: python -m monai_tversky.data.studies failed (rc {proc.returncode})")
+            raise Failed(f"studies: python -m monai_tversky.serving.studies failed (rc {proc.returncode})")
         ext = ".nii.gz"
     else:
         from monai_tversky.data import PHANTOM2D_CHANNELS, generate_phantom_dataset_2d
@@ -148,7 +148,7 @@ def make_studies(bundle_dir: Path, work: Path, dims: int, shape: list[int], case
             raise Failed(f"studies: no 2D phantom has the channels {channels} (PHANTOM2D_CHANNELS: {PHANTOM2D_CHANNELS})")
         log(f"phantom: {cases} {kind} images of {shape} ({', '.join(channels)}) in {phantom}")
         generate_phantom_dataset_2d(phantom, num_cases=cases, kind=kind, shape=shape, seed=0, progress=False)
-        # monai_tversky.data.studies writes NIfTI only; a 2D MONAI Label datastore holds the image files as they are
+        # monai_tversky.serving.studies writes NIfTI only; a 2D MONAI Label datastore holds the image files as they are
         (studies / "labels" / "final").mkdir(parents=True)
         for case in sorted(p.name for p in phantom.glob("case_*") if p.is_dir()):
             shutil.copy(phantom / case / "image.png", studies / f"{case}.png")

@@ -20,7 +20,7 @@ from monai_tversky.data import (
     resolve_channels,
     wmh2017_datalist,
 )
-from monai_tversky.data.datalists import DATALIST_LAYOUTS
+from monai_tversky.data import DATALIST_LAYOUTS
 
 SHAPE = (5, 6, 4)
 

@@ -18,7 +18,7 @@ from monai_tversky.data import (
     load_datalist,
     make_ms_phantom,
 )
-from monai_tversky.data import phantom_dataset as phantom_dataset_module
+from monai_tversky.data.phantoms import datasets as phantom_dataset_module
 
 SHAPE = (24, 32, 32)
 MODALITIES = ("FLAIR", "T1", "T1Gd", "PD", "T2")

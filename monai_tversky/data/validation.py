@@ -20,6 +20,8 @@ import nibabel as nib
 import numpy as np
 from monai.utils import optional_import
 
+from .json_files import DATALIST_SECTIONS
+
 __all__ = [
     "ImageHeader",
     "read_image_header",
@@ -27,11 +29,8 @@ __all__ = [
     "check_image_values",
     "check_label_values",
     "check_datalist",
-    "DATALIST_SECTIONS",
+    "problem_report",
 ]
-
-#: Datalist keys that hold lists of items (``"test"`` is the Medical Segmentation Decathlon's name).
-DATALIST_SECTIONS: tuple[str, ...] = ("training", "validation", "testing", "test")
 
 # nibabel opens these itself; 2D PNG/JPEG/BMP files go through PIL, as MONAI's LoadImage reads them (PILReader);
 # other files through ITK's header readers, as MONAI's LoadImage would.

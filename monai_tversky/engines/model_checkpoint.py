@@ -19,7 +19,7 @@ from monai.handlers import CheckpointLoader, CheckpointSaver
 from monai.networks.utils import copy_model_state
 
 from monai_tversky.data.modalities import canonical_modalities
-from monai_tversky.data.phantom_dataset import write_json_atomic
+from monai_tversky.data.json_files import write_json_atomic
 
 from .checkpoint_files import load_checkpoint
 

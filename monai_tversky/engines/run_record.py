@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from monai_tversky.data.phantom_dataset import write_json_atomic
+from monai_tversky.data.json_files import write_json_atomic
 
 from .bundle_paths import latest_checkpoint
 
@@ -115,9 +115,9 @@ def record_training_run(
     ckpt_dir: str | os.PathLike,
     training: Sequence[Mapping[str, Any]],
     validation: Sequence[Mapping[str, Any]],
-    channels: Sequence[str] | None,
-    source: str,
-    signature: Mapping[str, Any],
+    channels: Sequence[str] | None = None,
+    source: Any = "",
+    signature: Mapping[str, Any] | None = None,
     resume_from: str | None = None,
     settings: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -134,10 +134,12 @@ def record_training_run(
         ckpt_dir: the run's checkpoint folder.
         training: the training items as the run uses them (``train#dataset#data``).
         validation: the validation items (``validate#dataset#data``).
-        channels: the input channels, in order.
-        source: where the cases come from (:func:`~monai_tversky.data.describe_source`). Items without a
-            ``case_id`` (which the package's datalist builders always set) were handed in by a caller that replaced
-            the config's data, e.g. MONAI Label; the record says so.
+        channels: the input channels, in order (``None``: the source's).
+        source: where the cases come from: the run's :class:`~monai_tversky.data.DataSource` (its channels, its
+            description and what it recorded, such as the modalities ``auto`` left out of a folder, are read from
+            it), or its description (:func:`~monai_tversky.data.describe_source`). Items without a ``case_id``
+            (which the package's datalist builders always set) were handed in by a caller that replaced the
+            config's data, e.g. MONAI Label; the record says so.
         signature: :func:`run_signature` of this run.
         resume_from: the checkpoint this run resumes, if any (see :func:`resume_checkpoint`).
         settings: other values worth recording (patch size, loss, learning rate, ...).
@@ -146,21 +148,28 @@ def record_training_run(
         the record.
     """
     training, validation = list(training), list(validation)
+    data = source.record() if hasattr(source, "record") else None
+    if data is not None:
+        channels = data["channels"] if channels is None else channels
+        source = data["source"]
     if any(isinstance(i, Mapping) and "case_id" not in i for i in training + validation):
         source = "a datalist given by the caller (the config's data was replaced, e.g. by MONAI Label)"
     record = {
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
-        "signature": dict(signature),
+        "signature": dict(signature or {}),
         "resumed_from": resume_from,
         "source": source,
         "channels": list(channels) if channels is not None else None,
+        **({"data": data} if data is not None else {}),
         "settings": {k: _plain(v) for k, v in (settings or {}).items()},
         "training": [_plain(i) for i in training],
         "validation": [_plain(i) for i in validation],
     }
     shared = sorted(set(case_ids(training)) & set(case_ids(validation)))
+    left_out = (data or {}).get("left_out") or {}
     logger.info(
         f"data: {source}; channels {list(channels) if channels is not None else '?'}"
+        + "".join(f"; {m} left out (cases without it: {', '.join(c)})" for m, c in left_out.items())
         + (f"; resuming {resume_from}" if resume_from else "")
         + f"\n  training on {len(training)} case(s): {', '.join(case_ids(training))}"
         f"\n  validating on {len(validation)} case(s): {', '.join(case_ids(validation))}"

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from .modalities import PHANTOM_MODALITIES, canonical_modalities
+from ..modalities import PHANTOM_MODALITIES, canonical_modalities
 
 __all__ = [
     "make_ms_phantom",
