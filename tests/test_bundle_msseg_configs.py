@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from monai_tversky.engines import IntervalDoublingStepLR
-from monai_tversky.inferers import SplineFusionInferer
+from monai_tversky.inferers import AutocastInferer, SplineFusionInferer
 from monai_tversky.losses import FBetaLoss
 from monai_tversky.networks import PatchDenseNet3D
 
@@ -42,8 +42,9 @@ def test_paper_configuration_hashemi2018():
     loss = p.get_parsed_content("loss")
     assert isinstance(loss, FBetaLoss) and loss.f_beta == 1.5 and loss.sigmoid
     assert isinstance(p.get_parsed_content("lr_scheduler"), IntervalDoublingStepLR)
-    inferer = p.get_parsed_content("validate#inferer")
-    assert isinstance(inferer, SplineFusionInferer) and inferer.fusion == "spline"
+    inferer = p.get_parsed_content("validate#inferer")  # spline fusion, in bf16 on a CPU that has it natively
+    assert isinstance(inferer, AutocastInferer) and inferer.enabled == p.get_parsed_content("cpu_bf16")
+    assert isinstance(inferer.inferer, SplineFusionInferer) and inferer.inferer.fusion == "spline"
     channel_def = p["_meta_#network_data_format#inputs#image#channel_def"]
     assert p["modalities"] == "auto"  # the data source's own channels; the phantom's by default
     assert list(channel_def.values()) == list(p.get_parsed_content("channels"))

@@ -61,7 +61,7 @@ def test_paper_configuration_salehi2017():
     assert scheduler.step_size == 1000 and scheduler.gamma == 0.9
     (schedule,) = [h for h in p.get_parsed_content("train#handlers") if isinstance(h, LrScheduleHandler)]
     assert schedule.epoch_level is False  # stepped every iteration: x 0.9 every 1,000 iterations
-    inferer = p.get_parsed_content("validate#inferer")
+    inferer = p.get_parsed_content("validate#inferer").inferer  # inside the CPU's bf16 AutocastInferer
     assert isinstance(inferer, SplineFusionInferer) and inferer.fusion == "spline" and inferer.tta is None
     channel_def = p["_meta_#network_data_format#inputs#image#channel_def"]
     assert list(channel_def.values()) == PAPER_CHANNELS
