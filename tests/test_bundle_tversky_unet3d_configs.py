@@ -31,8 +31,11 @@ def _parser(*names, **overrides):
 def test_train_and_inference_define_the_same_network():
     train, infer = json.loads((CONFIGS / "train.json").read_text()), json.loads((CONFIGS / "inference.json").read_text())
     assert train["network_def"] == infer["network_def"]
-    for key in ("features", "patch_size", "phantom_cases", "phantom_shape", "seed"):  # inference's default cases are
-        assert train[key] == infer[key], key  # training's validation cases
+    for key in ("phantom_cases", "phantom_shape", "seed"):  # inference's default cases are training's validation cases
+        assert train[key] == infer[key], key
+    without_record = _parser("inference.json", ckpt_path="/no/such/model.pt")  # else the model.json's values
+    for key in ("features", "patch_size"):
+        assert without_record.get_parsed_content(key) == train[key], key
     assert train["modalities"] == PAPER_CHANNELS  # explicit: the phantom and MSSEG 2016 have five channels
     assert infer["modalities"] == "auto"  # the channels the model was trained on, from its model.json
     channels = _parser("inference.json", ckpt_path="/no/such/model.pt").get_parsed_content("channels")
