@@ -26,7 +26,7 @@ import nibabel as nib
 import numpy as np
 
 from bundle_runs import REPO, Timings, environment_line, evaluate, read_summary, train, write_table
-from real_data_table import table
+from real_data_table import model_lines, table
 
 CASE = REPO.parent / "shared" / "data" / "open_ms_p19"
 MODALITY_FILES = ("FLAIR", "T1", "T1POST", "T2")
@@ -91,13 +91,7 @@ def main() -> None:
         *table(args.bundle, results, 1),
         "",
     ]  # fmt: skip
-    for name, path in models:
-        info = path.with_suffix(".json")
-        if info.is_file():
-            r = json.loads(info.read_text())
-            lines.append(f"- {name}: {path} (data {r.get('data')}; channels {r.get('modalities')}; epoch {r.get('epoch')}; "
-                         f"{r.get('metrics')})")  # fmt: skip
-    write_table(work, lines, timings)
+    write_table(work, lines + model_lines(models), timings)
 
 
 if __name__ == "__main__":

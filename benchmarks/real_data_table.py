@@ -63,6 +63,19 @@ def table(bundle: str, results: list[tuple[str, dict]], n_cases: int) -> list[st
             f"Paper: {PAPER.get(bundle, '—')}."]  # fmt: skip
 
 
+def model_lines(models) -> list[str]:
+    """A line per ``(name, checkpoint)``: what its ``model.json`` says it was trained on (data, channels, epoch,
+    validation metrics)."""
+    lines = []
+    for name, path in models:
+        info = Path(path).with_suffix(".json")
+        if info.is_file():
+            r = json.loads(info.read_text())
+            lines.append(f"- {name}: {path} (trained on {r.get('data', '?')}; channels {r.get('modalities')}; epoch "
+                         f"{r.get('epoch')}; {r.get('metrics')})")  # fmt: skip
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", required=True, choices=sorted(PAPER))
@@ -84,13 +97,7 @@ def main() -> None:
     lines = [f"{args.bundle} on {args.input}: the bundle's inference.json + evaluate.json per model "
              f"({' '.join(args.bundle_args) or 'the bundle defaults'}). {environment_line()}.", "",
              *table(args.bundle, results, n_cases), ""]  # fmt: skip
-    for name, path in models:
-        info = Path(path).with_suffix(".json")
-        if info.is_file():
-            record = json.loads(info.read_text())
-            lines.append(f"- {name}: {path} (trained on {record.get('data', '?')}; channels {record.get('modalities')}; "
-                         f"epoch {record.get('epoch')})")  # fmt: skip
-    write_table(work, lines, timings)
+    write_table(work, lines + model_lines(models), timings)
 
 
 if __name__ == "__main__":
