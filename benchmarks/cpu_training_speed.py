@@ -11,7 +11,8 @@ variant, variants interleaved within each round, minimum and median over the rou
 - ``compile``, ``bf16+cl+compile``: the same under ``torch.compile`` (its compile time reported apart).
 
 The effect on the loss curve: ``--curve-steps N`` trains every variant for N steps from the same initial weights on
-the same batches (cycled) and reports the mean and last losses beside fp32's. The data loading cost is reported per
+the same batches (cycled) and reports the mean and last losses beside fp32's, and the steps skipped for non-finite
+gradients (as the bundles' ``SkipNonFiniteGradients`` skips them: bf16 3D convolutions on 2-voxel maps glitch). The data loading cost is reported per
 step for the bundle's cached pipeline (``CacheDataset``: decoded, resized images kept; the random crop / flips run per
 step) against the same transforms uncached (``Dataset``: every file read and decoded again).
 
@@ -91,9 +92,13 @@ def make_step(variant: str, network, optimizer, loss_fn, ndim: int):
         loss = loss_fn(outputs, targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if not all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None):
+            step.skipped += 1  # as the bundles' SkipNonFiniteGradients handler: no step from non-finite gradients
+            opt.zero_grad(set_to_none=True)
         opt.step()
         return float(loss.detach())
 
+    step.skipped = 0
     return step
 
 
@@ -128,6 +133,7 @@ def loss_curves(variants, network, optimizer, loss_fn, batches, n: int) -> dict:
         try:
             step = make_step(v, network, optimizer, loss_fn, batches[0][0].ndim)
             curves[v] = [step(batches[i % len(batches)]) for i in range(n)]
+            curves[f"{v} skipped"] = step.skipped
         except Exception as e:  # noqa: BLE001
             curves[v] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
     return curves
@@ -212,15 +218,17 @@ def report(bundle: str, entry: dict) -> None:
             print(f"| {threads} | {v} | failed: {why} | | | |")
     curves = entry.get("curves")
     if curves:
-        print("\n| variant | mean loss | last loss | mean abs. difference to fp32 |")
-        print("|---|---|---|---|")
+        print("\n| variant | mean loss | last loss | mean abs. difference to fp32 | steps skipped (non-finite gradients) |")
+        print("|---|---|---|---|---|")
         ref = curves.get("fp32")
         for v, c in curves.items():
+            if v.endswith(" skipped"):
+                continue
             if isinstance(c, str):
                 print(f"| {v} | failed: {c} | | |")
                 continue
             diff = statistics.mean(abs(a - b) for a, b in zip(c, ref)) if isinstance(ref, list) else float("nan")
-            print(f"| {v} | {statistics.mean(c):.4f} | {c[-1]:.4f} | {diff:.4f} |")
+            print(f"| {v} | {statistics.mean(c):.4f} | {c[-1]:.4f} | {diff:.4f} | {curves.get(f'{v} skipped', 0)} |")
     d = entry["data_s_per_batch"]
     print(f"\ndata loading per batch: cached {d['cached']:.3f} s, uncached {d['uncached']:.3f} s")
     sys.stdout.flush()

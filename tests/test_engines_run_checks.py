@@ -224,3 +224,56 @@ def test_outputs_are_named_after_the_case_id():
     assert layout.filename(**kwargs) == "/out/Center_01_Patient_01/Center_01_Patient_01_prob.nii.gz"
     # without a case id, MONAI's default: the image file's name
     assert case_output_name({"filename_or_obj": "/d/x/FLAIR.nii.gz"}, None)["subject"] == "/d/x/FLAIR.nii.gz"
+
+
+class _NanGradAt(nn.Module):
+    """A 1x1x1 convolution whose weight gradient is made NaN (finite loss) at the given training iterations."""
+
+    def __init__(self, bad: set[int]) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(1, 1, 1)
+        self.bad, self.calls = bad, 0
+        self.conv.weight.register_hook(lambda g: g * float("nan") if self.calls in self.bad else g)
+
+    def forward(self, x):
+        self.calls += 1
+        return self.conv(x)
+
+
+def _guarded_trainer(net, optimizer, iterations, **kwargs):
+    from monai_tversky.engines import SkipNonFiniteGradients
+
+    return SupervisedTrainer(
+        device=torch.device("cpu"), max_epochs=1, train_data_loader=_batches(iterations), network=net,
+        optimizer=optimizer, loss_function=nn.MSELoss(), train_handlers=[SkipNonFiniteGradients(**kwargs)],
+    )  # fmt: skip
+
+
+def test_a_non_finite_gradient_skips_the_step_and_training_goes_on(caplog):
+    """The step of iteration 2 is skipped (weights and Adam's moments as after iteration 1), the others run."""
+    net = _NanGradAt(bad={2})
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.1)
+    snapshots = []
+    trainer = _guarded_trainer(net, optimizer, 4)
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: snapshots.append(
+        (net.conv.weight.detach().clone(), optimizer.state[net.conv.weight]["step"].clone())))
+    with caplog.at_level("WARNING", logger="monai_tversky"):
+        trainer.run()
+    assert trainer.state.iteration == 4 and all(torch.isfinite(p).all() for p in net.parameters())
+    assert torch.equal(snapshots[0][0], snapshots[1][0]) and snapshots[1][1] == snapshots[0][1] == 1
+    assert not torch.equal(snapshots[1][0], snapshots[2][0]) and snapshots[3][1] == 3
+    assert "iteration 2 (epoch 1): non-finite gradients of conv.weight" in caplog.text
+    assert "1 optimiser step(s) of 4 skipped" in caplog.text
+
+
+def test_non_finite_gradients_in_a_row_stop_the_run():
+    from monai_tversky.engines import NonFiniteGradientError, SkipNonFiniteGradients
+
+    net = _NanGradAt(bad={2, 3, 4})
+    trainer = _guarded_trainer(net, torch.optim.SGD(net.parameters(), lr=0.1), 5, max_consecutive=3)
+    with pytest.raises(NonFiniteGradientError, match=r"not finite in 3 iterations in a row, up to iteration 4 .*"
+                                                     r"case_6, case_7.*--cpu_bf16 False"):  # fmt: skip
+        trainer.run()
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+    with pytest.raises(ValueError, match="max_consecutive"):
+        SkipNonFiniteGradients(max_consecutive=0)

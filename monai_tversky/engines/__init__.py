@@ -24,7 +24,13 @@ from .model_checkpoint import (
     read_model_info,
 )
 from .lr_schedule import IntervalDoublingStepLR, InverseTimeDecayLR, interval_doubling_decays
-from .nonfinite_loss import NonFiniteLossError, StopOnNonFiniteLoss, batch_case_names
+from .nonfinite_loss import (
+    NonFiniteGradientError,
+    NonFiniteLossError,
+    SkipNonFiniteGradients,
+    StopOnNonFiniteLoss,
+    batch_case_names,
+)
 from .progress import EvaluationProgress, TrainingProgressBar, format_duration, stream_is_terminal
 from .run_record import RUN_RECORD, case_ids, record_training_run, resume_checkpoint, run_signature
 from .training_curve import TrainingCurveRecorder, read_training_curve
@@ -50,7 +56,9 @@ __all__ = [
     "IntervalDoublingStepLR",
     "InverseTimeDecayLR",
     "LesionReportHandler",
+    "NonFiniteGradientError",
     "NonFiniteLossError",
+    "SkipNonFiniteGradients",
     "StopOnNonFiniteLoss",
     "TrainingProgressBar",
     "TrainingCurveRecorder",
