@@ -7,7 +7,7 @@ parameters) at ISIC 2018's 192 x 256, and its full-resolution behaviour:
 2. one inference: batch 1, evaluation mode, no gradients (``configs/inference.json``'s network at the paper's
    ``features``);
 3. the bundle's own inference (``configs/inference.json``, in this process) on an ISIC-size 2166 x 3188 RGB
-   photograph with the shipped demo model (its width from its ``model.json``): the time from the file to the
+   photograph with the shipped model (its width and channel from its ``model.json``): the time from the file to the
    written mask, and the mask's size.
 
 Warm-up first, then ``--rounds`` rounds; median and minimum reported (../shared/BENCHMARKING.md). The peak resident
@@ -35,7 +35,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "bundles" / "focal_tversky"
 CONFIGS = BUNDLE / "configs"
-PAPER_FEATURES = [32, 64, 128, 256, 512]  # attn_reg's maps per level (train.json's default ``features``)
+PAPER_FEATURES = [32, 64, 128, 256, 512]  # attn_reg's maps per level (the paper's width: --features)
 
 
 def _parser(config: str, **overrides) -> ConfigParser:
@@ -68,7 +68,7 @@ def _line(name: str, times: list[float]) -> str:
 
 
 def training_iteration(device: torch.device, rounds: int, batch: int) -> list[float]:
-    p = _parser("train.json", device=str(device), features=PAPER_FEATURES)
+    p = _parser("train.json", device=str(device), features=PAPER_FEATURES, phantom_kind="skin")
     network = p.get_parsed_content("network_def").to(device).train()
     loss_fn = p.get_parsed_content("loss")
     optimizer = torch.optim.SGD(network.parameters(), lr=p.get_parsed_content("learning_rate"),
@@ -89,7 +89,8 @@ def training_iteration(device: torch.device, rounds: int, batch: int) -> list[fl
 
 def inference(device: torch.device, rounds: int) -> list[float]:
     # the paper-size network, whatever width the shipped demo model has
-    p = _parser("inference.json", device=str(device), features=PAPER_FEATURES, spatial_size=[192, 256])
+    p = _parser("inference.json", device=str(device), features=PAPER_FEATURES, spatial_size=[192, 256],
+                modalities=["R", "G", "B"])
     network = p.get_parsed_content("network_def").to(device).eval()
     image = torch.rand(1, 3, *p.get_parsed_content("spatial_size")).to(device)
 

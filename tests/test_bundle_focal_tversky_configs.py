@@ -1,6 +1,7 @@
-"""The focal_tversky bundle's configs (abraham2018): the paper's configuration, one command-line override per row of
-the paper's ablation, the phantom kinds, ISIC 2018 / BUS 2017 routing, and whole-image inference at any image size
-(an ISIC-size 2166 x 3188 photograph in, a 2166 x 3188 mask out)."""
+"""The focal_tversky bundle's configs (abraham2018): the defaults build the shipped model (BUSI-trained, ultrasound,
+half the paper's width), the paper's configuration is two overrides away, one command-line override per row of the
+paper's ablation, the phantom kinds, ISIC 2018 / BUS 2017 routing, and whole-image inference at any image size (an
+ISIC-size 2166 x 3188 photograph in, a 2166 x 3188 mask out)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ BUNDLE = REPO / "bundles" / "focal_tversky"
 CONFIGS = BUNDLE / "configs"
 TINY = json.loads((REPO / "ci" / "focal_tversky_tiny_overrides.json").read_text())
 PAPER_FEATURES = [32, 64, 128, 256, 512]  # attn_reg: encoder 32..256 maps, 512-map centre
+SHIPPED_FEATURES = [16, 32, 64, 128, 256]  # the shipped BUSI model: half the paper's width (the configs' default)
+PAPER_SKIN = {"phantom_kind": "skin", "features": PAPER_FEATURES}  # the paper's ISIC configuration
 
 # abraham2018 Table 1/2 rows: (row, network_variant, loss)
 ROWS = [
@@ -76,30 +79,41 @@ def test_train_and_inference_define_the_same_network_and_phantom():
     assert train["network_def"] == infer["network_def"]
     for key in ("phantom_cases", "phantom_shape", "val_fraction", "seed", "modalities"):  # inference's default cases
         assert train[key] == infer[key], key                                              # are training's validation
-    assert train["network_variant"] == "attn_unet_pyramid"
-    assert train["network_def"]["channels"] == "@features" and train["features"] == PAPER_FEATURES
+    assert train["network_variant"] == "attn_unet_pyramid" and train["phantom_kind"] == "ultrasound"
+    assert train["network_def"]["channels"] == "@features" and train["features"] == SHIPPED_FEATURES
 
 
 def test_network_width_is_one_key_recorded_in_model_json(tmp_path):
     """``features`` sets the maps per level; model.json records it, so inference builds the trained width."""
     p = _parser("train.json", bundle_root=tmp_path)
     assert _shapes(p.get_parsed_content("network_def")) == _shapes(
-        AttentionPyramidUNet(spatial_dims=2, in_channels=3, out_channels=1, channels=PAPER_FEATURES))
-    assert p.get_parsed_content("model_info")["features"] == PAPER_FEATURES
-    narrow = [8, 16, 32, 64, 128]
-    p = _parser("train.json", bundle_root=tmp_path, features=narrow)
-    assert _shapes(p.get_parsed_content("network_def")) == _shapes(
-        AttentionPyramidUNet(spatial_dims=2, in_channels=3, out_channels=1, channels=narrow))
-    assert p.get_parsed_content("model_info")["features"] == narrow
-    assert p.get_parsed_content("run_signature")["settings"]["features"] == narrow
-    # without a model.json, inference builds the paper's width
+        AttentionPyramidUNet(spatial_dims=2, in_channels=1, out_channels=1, channels=SHIPPED_FEATURES))
+    assert p.get_parsed_content("model_info")["features"] == SHIPPED_FEATURES
+    for width, channels in ((PAPER_FEATURES, 3), ([8, 16, 32, 64, 128], 3)):
+        p = _parser("train.json", bundle_root=tmp_path, phantom_kind="skin", features=width)
+        assert _shapes(p.get_parsed_content("network_def")) == _shapes(
+            AttentionPyramidUNet(spatial_dims=2, in_channels=channels, out_channels=1, channels=width))
+        assert p.get_parsed_content("model_info")["features"] == width
+        assert p.get_parsed_content("run_signature")["settings"]["features"] == width
+    # without a model.json, inference builds the shipped model's width and channel
     empty = tmp_path / "empty"
     assert _shapes(_parser("inference.json", bundle_root=empty).get_parsed_content("network_def")) == _shapes(
-        AttentionPyramidUNet(spatial_dims=2, in_channels=3, out_channels=1, channels=PAPER_FEATURES))
+        AttentionPyramidUNet(spatial_dims=2, in_channels=1, out_channels=1, channels=SHIPPED_FEATURES))
+
+
+def test_the_defaults_are_the_shipped_models_and_the_paper_bus_recipe():
+    p = _parser("train.json")
+    net = p.get_parsed_content("network_def")
+    assert net.in_channels == 1 and _structure(net) == (5, 3, 3, 3)
+    assert p.get_parsed_content("spatial_size") == [128, 128]  # abraham2018's BUS size
+    assert p.get_parsed_content("batch_size") == 16 and p.get_parsed_content("max_epochs") == 100
+    channel_def = p["_meta_#network_data_format#inputs#image#channel_def"]
+    assert list(channel_def.values()) == list(p.get_parsed_content("channels")) == ["US"]
+    assert p["_meta_#network_data_format#inputs#image#spatial_shape"] == [128, 128]
 
 
 def test_paper_configuration_abraham2018():
-    p = _parser("train.json")
+    p = _parser("train.json", **PAPER_SKIN)
     net = p.get_parsed_content("network_def")
     assert isinstance(net, AttentionPyramidUNet) and net.spatial_dims == 2 and net.in_channels == 3
     assert _structure(net) == (5, 3, 3, 3)  # attn_reg: 5 levels, 3 gated skips, pyramid at 3 levels, 4 outputs
@@ -125,8 +139,7 @@ def test_paper_configuration_abraham2018():
     assert not any(isinstance(t, RandFlipd) for t in p.get_parsed_content("train#preprocessing").transforms)
     assert any(isinstance(t, RandFlipd) for t in _parser("train.json", augment=True).get_parsed_content(
         "train#preprocessing").transforms)
-    channel_def = p["_meta_#network_data_format#inputs#image#channel_def"]
-    assert list(channel_def.values()) == list(p.get_parsed_content("channels")) == ["R", "G", "B"]
+    assert list(p.get_parsed_content("channels")) == ["R", "G", "B"]
 
 
 @pytest.mark.parametrize("row, variant, loss_name", ROWS, ids=[r[0] for r in ROWS])
@@ -139,7 +152,7 @@ def test_each_ablation_row_is_one_command_line_override(row, variant, loss_name)
     one = {"dice": DiceLoss, "tversky": TverskyLoss, "focal_tversky": FocalTverskyLoss}[loss_name]
     if variant == "unet":  # a plain U-Net: one output, the plain loss
         assert type(loss) is one
-        out = net.train()(torch.zeros(2, 3, 32, 32))
+        out = net.train()(torch.zeros(2, net.in_channels, 32, 32))
         assert isinstance(out, torch.Tensor)
     else:
         assert isinstance(loss, DeepSupervisionCombinedLoss)
@@ -282,18 +295,18 @@ def test_inference_and_evaluation_pipelines():
     assert [t["keys"] for t in resized] == ["image"]  # labels are scored at the image's own size
 
 
-def test_shipped_demo_checkpoint_loads_into_the_inference_network():
+def test_shipped_checkpoint_loads_into_the_inference_network():
     """models/model.pt is a plain state dict of inference.json's network_def (what MONAI Label loads)."""
     net = _parser("inference.json").get_parsed_content("network_def")
     state = torch.load(BUNDLE / "models" / "model.pt", map_location="cpu", weights_only=True)
     net.load_state_dict(state, strict=True)
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
     info = json.loads((BUNDLE / "models" / "model.json").read_text())
-    assert info["network_variant"] == "attn_unet_pyramid" and info["modalities"] == ["R", "G", "B"]
-    # a demo checkpoint of a few MB: narrower than the paper's network, and its model.json says how narrow
-    assert info["features"] != PAPER_FEATURES and len(info["features"]) == 5
-    assert (BUNDLE / "models" / "model.pt").stat().st_size < 5 * 2**20
-    assert _shapes(net) == _shapes(AttentionPyramidUNet(spatial_dims=2, in_channels=3, out_channels=1,
+    assert info["network_variant"] == "attn_unet_pyramid" and info["modalities"] == ["US"]
+    # a checkpoint of a few MB: half the paper's width, and its model.json says so
+    assert info["features"] == SHIPPED_FEATURES and "BUSI" in info["data"]
+    assert (BUNDLE / "models" / "model.pt").stat().st_size < 10 * 2**20
+    assert _shapes(net) == _shapes(AttentionPyramidUNet(spatial_dims=2, in_channels=1, out_channels=1,
                                                         channels=info["features"]))
 
 
