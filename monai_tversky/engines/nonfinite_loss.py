@@ -138,8 +138,13 @@ class SkipNonFiniteGradients:
         if getattr(engine, "amp", False) and getattr(engine, "scaler", None) is not None:
             return
         network = engine.network.module if hasattr(engine.network, "module") else engine.network
+        grads = [p.grad for p in network.parameters() if p.grad is not None]
+        # one reduction (and one host sync) per iteration; the names only when a step is skipped
+        if not grads or torch.isfinite(torch.nn.utils.get_total_norm(grads, norm_type=2.0)):
+            self.consecutive = 0
+            return
         bad = [name for name, p in network.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
-        if not bad:
+        if not bad:  # the norm overflowed on finite gradients: nothing to skip
             self.consecutive = 0
             return
         self.skipped += 1
