@@ -80,6 +80,14 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
     exactly for every position at once (:func:`lesion_voxels_per_patch`): no rejection loop. When no position
     qualifies (an image without lesions, or with too few), it warns and draws ordinary uniform random patches instead.
 
+    ``pos`` and ``neg`` add the negative patches of MONAI's :py:class:`~monai.transforms.RandCropByPosNegLabeld`
+    (same names, same meaning): each patch is a lesion patch (the rule above) with probability
+    ``pos / (pos + neg)``, else it is centred on a voxel that is no lesion and lies inside the image's foreground
+    (``image_key``'s voxels whose magnitude exceeds ``image_threshold`` in some channel: the brain of a
+    skull-stripped image, z-scored or not; MONAI compares the signed value, which misses the negative half of a
+    z-scored brain), clamped to the image. hashemi2018 uses lesion patches only (``neg=0``, the default); a model that never sees lesion-free
+    white matter calls lesions there on a patient it never saw (issue 24), which the negative patches correct.
+
     If the image is smaller than ``spatial_size`` along an axis, that axis is not cropped (the patch is smaller).
 
     Args:
@@ -97,7 +105,8 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
     Raises:
         TypeError: when ``spatial_size``, ``num_samples`` or ``min_lesion_voxels`` are not ints, or
             ``label_channel`` is neither None nor an int.
-        ValueError: when ``num_samples < 1``, ``min_lesion_voxels < 0`` or ``label_channel < 0``; at call time,
+        ValueError: when ``num_samples < 1``, ``min_lesion_voxels < 0``, ``label_channel < 0``, ``pos`` or ``neg``
+            is negative or not finite, or both are 0; at call time,
             when the label has several channels and ``label_channel`` is None, or ``label_channel`` is not one
             of its channels.
     """
@@ -114,6 +123,10 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
         allow_missing_keys: bool = False,
         lazy: bool = False,
         label_channel: int | None = None,
+        pos: float = 1.0,
+        neg: float = 0.0,
+        image_key: str | None = None,
+        image_threshold: float = 0.0,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         LazyTransform.__init__(self, lazy)
@@ -130,6 +143,11 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
         self.num_samples = _check_int("num_samples", num_samples, 1)
         self.min_lesion_voxels = _check_int("min_lesion_voxels", min_lesion_voxels, 0)
         self.label_channel = None if label_channel is None else _check_int("label_channel", label_channel, 0)
+        self.pos, self.neg = _check_weight("pos", pos), _check_weight("neg", neg)
+        if self.pos + self.neg == 0:
+            raise ValueError("Incompatible values: pos and neg cannot both be 0.")
+        self.image_key = image_key
+        self.image_threshold = float(image_threshold)
         self.starts: list[tuple[int, ...]] = []
         self.patch_size: tuple[int, ...] = ()
 
@@ -137,8 +155,11 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
     def requires_current_data(self) -> bool:
         return True
 
-    def randomize(self, label: torch.Tensor | np.ndarray) -> None:  # type: ignore[override]
-        """Draw ``num_samples`` patch starts from ``label`` (channel-first), stored in ``self.starts``."""
+    def randomize(  # type: ignore[override]
+        self, label: torch.Tensor | np.ndarray, image: torch.Tensor | np.ndarray | None = None
+    ) -> None:
+        """Draw ``num_samples`` patch starts from ``label`` (channel-first; ``image``, channel-first, bounds the
+        negative patches' centres), stored in ``self.starts``."""
         label_t = label.as_tensor() if isinstance(label, MetaTensor) else torch.as_tensor(label)
         if label_t.ndim < 2:
             raise ValueError(f"the label must be channel-first, (C, *spatial), got shape {tuple(label_t.shape)}.")
@@ -149,19 +170,53 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
         self.patch_size = tuple(min(p, s) for p, s in zip(fall_back_tuple(size, shape), shape))
         lesion = self._lesion_channel(label_t) > 0
         counts = lesion_voxels_per_patch(lesion, self.patch_size)
+        if self.neg == 0 or self.pos == 0:  # no draw: hashemi2018's patches come from the same random stream as before
+            positive = np.full(self.num_samples, self.neg == 0)
+        else:
+            positive = self.R.rand(self.num_samples) < self.pos / (self.pos + self.neg)
+        n_pos = int(positive.sum())
+        starts = np.empty(self.num_samples, dtype=np.int64)
+        starts[~positive] = self._negative_starts(lesion, image, counts.shape, self.num_samples - n_pos)
+        starts[positive] = self._lesion_starts(label, lesion, counts, n_pos)
+        self.starts = [tuple(int(i) for i in np.unravel_index(f, tuple(counts.shape))) for f in starts]
+
+    def _lesion_starts(self, label, lesion: torch.Tensor, counts: np.ndarray, n: int) -> np.ndarray:
+        """``n`` flat patch starts (in ``counts``' grid) whose patch holds ``>= min_lesion_voxels`` lesion voxels."""
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
         valid = np.flatnonzero(counts >= self.min_lesion_voxels)
         if valid.size == 0:
             name = label.meta.get(ImageMetaKey.FILENAME_OR_OBJ) if isinstance(label, MetaTensor) else None
             warnings.warn(
                 f"RandLesionPatchd: no {self.patch_size} patch of the image{f' {name}' if name else ''} holds >= "
                 f"{self.min_lesion_voxels} lesion voxels (its label has {int(lesion.sum())}); "
-                f"taking {self.num_samples} ordinary random patches instead.",
-                stacklevel=2,
+                f"taking {n} ordinary random patches instead.",
+                stacklevel=3,
             )
-            flat = self.R.randint(0, counts.size, size=self.num_samples)
-        else:
-            flat = valid[self.R.randint(0, valid.size, size=self.num_samples)]
-        self.starts = [tuple(int(i) for i in np.unravel_index(f, tuple(counts.shape))) for f in flat]
+            return self.R.randint(0, counts.size, size=n)
+        return valid[self.R.randint(0, valid.size, size=n)]
+
+    def _negative_starts(self, lesion: torch.Tensor, image, grid: tuple[int, ...], n: int) -> np.ndarray:
+        """``n`` flat patch starts (in the ``grid`` of starts) of patches centred on a non-lesion foreground voxel,
+        clamped to the image (MONAI's negative samples); uniform starts when there is no such voxel."""
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        candidates = ~lesion.cpu().numpy()
+        if image is not None:
+            img = image.as_tensor() if isinstance(image, MetaTensor) else torch.as_tensor(image)
+            if tuple(img.shape[1:]) != tuple(lesion.shape):
+                raise ValueError(
+                    f"image {self.image_key!r} has spatial shape {tuple(img.shape[1:])}, the label "
+                    f"{tuple(lesion.shape)}: they must match."
+                )
+            # |image| rather than MONAI's image: a z-scored brain (NormalizeIntensity(nonzero=True)) is half negative
+            candidates &= (img.abs() > self.image_threshold).any(dim=0).cpu().numpy()
+        centres = np.flatnonzero(candidates)
+        if centres.size == 0:
+            return self.R.randint(0, int(np.prod(grid)), size=n)
+        picked = np.stack(np.unravel_index(centres[self.R.randint(0, centres.size, size=n)], lesion.shape), axis=-1)
+        starts = np.clip(picked - np.array(self.patch_size) // 2, 0, np.array(grid) - 1)
+        return np.ravel_multi_index(tuple(starts.T), grid)
 
     def _lesion_channel(self, label: torch.Tensor) -> torch.Tensor:
         """The channel of ``label`` (``(C, *spatial)``) that holds the lesions, see ``label_channel``."""
@@ -198,7 +253,9 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
         d = dict(data)
         if self.label_key not in d:
             raise KeyError(f"label_key {self.label_key!r} is not in the data (keys {list(d)}).")
-        self.randomize(d[self.label_key])
+        if self.image_key is not None and self.image_key not in d:
+            raise KeyError(f"image_key {self.image_key!r} is not in the data (keys {list(d)}).")
+        self.randomize(d[self.label_key], d[self.image_key] if self.image_key is not None else None)
         label_shape = tuple(d[self.label_key].shape[1:])
         for key in self.key_iterator(d):
             if tuple(d[key].shape[1:]) != label_shape:
@@ -219,6 +276,14 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
                     patch.meta["crop_center"] = [s + p // 2 for s, p in zip(start, self.patch_size)]
                 ret[i][key] = patch
         return ret
+
+
+def _check_weight(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__}).")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}.")
+    return float(value)
 
 
 def _check_int(name: str, value: int, minimum: int) -> int:
