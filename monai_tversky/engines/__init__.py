@@ -1,5 +1,5 @@
 """Training machinery for the bundles: hashemi2018's and abraham2018's learning-rate schedules, progress, bundle
-paths, run checks and per-iteration training curves (sudre2017)."""
+paths, run checks, per-iteration training curves (sudre2017) and the 3D bundles' training recipes."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from .nonfinite_loss import (
 )
 from .progress import EvaluationProgress, TrainingProgressBar, format_duration, stream_is_terminal
 from .run_record import RUN_RECORD, case_ids, record_training_run, resume_checkpoint, run_signature
+from .training_recipe import TRAINING_RECIPES, TrainingRecipe, training_recipe
 from .training_curve import TrainingCurveRecorder, read_training_curve
 from .validation_schedule import PeriodicValidationHandler
 
@@ -62,6 +63,9 @@ __all__ = [
     "StopOnNonFiniteLoss",
     "TrainingProgressBar",
     "TrainingCurveRecorder",
+    "TRAINING_RECIPES",
+    "TrainingRecipe",
+    "training_recipe",
     "UntrustedCheckpointError",
     "read_training_curve",
     "batch_case_names",

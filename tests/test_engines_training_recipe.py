@@ -1,0 +1,110 @@
+"""The 3D bundles' training recipes (issue 24): ``training_recipe`` and what each bundle's train.json builds from it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bundle_catalog import bundle_parser
+from monai.transforms import (
+    RandAdjustContrastd,
+    RandAffined,
+    RandBiasFieldd,
+    RandFlipd,
+    RandGaussianNoised,
+    RandScaleIntensityd,
+    RandShiftIntensityd,
+)
+
+from monai_tversky.engines import TRAINING_RECIPES, training_recipe
+from monai_tversky.transforms import RandLesionPatchd
+
+BUNDLES_3D = ("msseg", "tversky_unet3d", "generalised_dice")
+AUGMENTATION = (RandFlipd, RandAffined, RandBiasFieldd, RandScaleIntensityd, RandShiftIntensityd, RandAdjustContrastd,
+                RandGaussianNoised)  # fmt: skip
+
+
+def _items(folder, n=2):
+    return [{"image": [str(folder / f"c{i}" / "FLAIR.nii.gz"), str(folder / f"c{i}" / "T1.nii.gz")],
+             "label": str(folder / f"c{i}" / "GT.nii.gz")} for i in range(n)]  # fmt: skip
+
+
+def test_auto_is_the_paper_on_the_phantom_and_robust_on_anything_else(tmp_path):
+    phantom = tmp_path / "phantom"
+    assert training_recipe("auto", _items(phantom), phantom)["name"] == "paper"
+    assert training_recipe("AUTO", _items(tmp_path / "real"), phantom)["name"] == "robust"
+    mixed = _items(phantom) + _items(tmp_path / "real", 1)
+    assert training_recipe("auto", mixed, phantom)["name"] == "robust"
+    assert training_recipe("auto", [], phantom)["name"] == "robust"
+    assert training_recipe("auto", None, None)["name"] == "robust"
+    # a folder beside the phantom's whose name starts alike is not inside it
+    assert training_recipe("auto", _items(tmp_path / "phantom_real"), phantom)["name"] == "robust"
+
+
+def test_named_recipes_and_their_settings():
+    paper, robust = training_recipe("paper"), training_recipe(" Robust ")
+    assert (paper["pos"], paper["neg"], paper["augment"]) == (1.0, 0.0, False)
+    assert (robust["pos"], robust["neg"], robust["augment"]) == (1.0, 1.0, True)
+    assert set(TRAINING_RECIPES) == {"paper", "robust"}
+
+
+def test_unknown_recipe_is_named():
+    with pytest.raises(ValueError, match=r"recipe must be 'auto' or one of \['paper', 'robust'\], got 'fast'"):
+        training_recipe("fast")
+
+
+def _train_transforms(parser):
+    return list(parser.get_parsed_content("train#preprocessing").transforms)
+
+
+@pytest.mark.parametrize("bundle", BUNDLES_3D)
+def test_real_data_trains_with_the_robust_recipe_and_the_phantom_with_the_papers(bundle, tmp_path):
+    """MONAI Label replaces train#dataset#data with its studies: real data, so the robust recipe; the phantom's
+    cases keep the paper's; --recipe paper brings it back on real data."""
+    cases = {"real": _items(tmp_path / "studies"), "phantom": _items(tmp_path / "output" / "phantom")}
+    for data, recipe, expected in [("real", "auto", "robust"), ("phantom", "auto", "paper"),
+                                   ("real", "paper", "paper"), ("phantom", "robust", "robust")]:  # fmt: skip
+        parser = bundle_parser(bundle, "train.json", **{"train#dataset#data": cases[data], "recipe": recipe,
+                                                       "phantom_dir": str(tmp_path / "output" / "phantom")})  # fmt: skip
+        transforms = _train_transforms(parser)
+        patch = next(t for t in transforms if isinstance(t, RandLesionPatchd))
+        augmentation = [t for t in transforms if isinstance(t, AUGMENTATION)]
+        settings = TRAINING_RECIPES[expected]
+        assert (patch.pos, patch.neg, patch.image_key) == (settings.pos, settings.neg, "image"), (data, recipe)
+        assert [type(t) for t in augmentation] == (list(AUGMENTATION) if settings.augment else []), (data, recipe)
+        assert parser.get_parsed_content("run_settings")["recipe"] == expected
+
+
+@pytest.mark.parametrize("bundle", BUNDLES_3D)
+def test_each_setting_overrides_alone(bundle, tmp_path):
+    parser = bundle_parser(bundle, "train.json", **{"train#dataset#data": _items(tmp_path), "neg_patches": 0.5,
+                                                    "augment": False})  # fmt: skip
+    transforms = _train_transforms(parser)
+    patch = next(t for t in transforms if isinstance(t, RandLesionPatchd))
+    assert patch.neg == 0.5 and not [t for t in transforms if isinstance(t, AUGMENTATION)]
+
+
+def test_the_augmentation_keeps_image_and_label_aligned_and_the_label_binary(tmp_path):
+    """The spatial transforms move image and label together (the label is nearest-resampled and stays 0/1)."""
+    parser = bundle_parser("tversky_unet3d", "train.json", **{"train#dataset#data": _items(tmp_path), "recipe": "robust"})
+    augmentation = [t for t in _train_transforms(parser) if isinstance(t, (RandFlipd, RandAffined))]
+    for t in augmentation:
+        t.prob = 1.0
+    label = torch.zeros((1, 24, 24, 24))
+    label[0, 6:12, 8:14, 10:16] = 1
+    image = torch.cat([label * 3.0 - 1.0, label * -2.0]).float()  # the image is a function of the label
+    rng = np.random.RandomState(0)
+    for seed in range(5):
+        data = {"image": image.clone(), "label": label.clone()}
+        for t in augmentation:
+            t.set_random_state(int(rng.randint(1 << 30)))
+            data = t(data)
+        lab = data["label"].as_tensor() if hasattr(data["label"], "as_tensor") else data["label"]
+        assert set(torch.unique(lab).tolist()) <= {0.0, 1.0}
+        img = data["image"].as_tensor() if hasattr(data["image"], "as_tensor") else data["image"]
+        inside = lab[0] > 0.5
+        # bilinear image vs nearest label: away from the lesion border the image is the label's function
+        core = torch.nn.functional.max_pool3d((~inside).float()[None, None], 3, 1, 1)[0, 0] == 0
+        assert core.any()
+        assert torch.allclose(img[0][core], torch.tensor(2.0), atol=1e-4)
