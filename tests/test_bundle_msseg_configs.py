@@ -25,7 +25,7 @@ def _parser(*names, **overrides):
 def test_train_and_inference_define_the_same_network():
     train, infer = json.loads((CONFIGS / "train.json").read_text()), json.loads((CONFIGS / "inference.json").read_text())
     assert train["network_def"] == infer["network_def"]
-    assert train["modalities"] == infer["modalities"]
+    assert train["modalities"] == infer["default_modalities"]  # inference: the model's channels, else training's
     # inference's windows: the model's patch size (its model.json), else training's default
     assert _parser("inference.json", ckpt_path="/no/such/model.pt").get_parsed_content("patch_size") == train["patch_size"]
     for key in ("phantom_cases", "phantom_shape", "seed"):  # inference's default cases are training's validation cases
@@ -48,7 +48,8 @@ def test_paper_configuration_hashemi2018():
     assert isinstance(inferer, AutocastInferer) and inferer.enabled == p.get_parsed_content("cpu_bf16")
     assert isinstance(inferer.inferer, SplineFusionInferer) and inferer.inferer.fusion == "spline"
     channel_def = p["_meta_#network_data_format#inputs#image#channel_def"]
-    assert p["modalities"] == "auto"  # the data source's own channels; the phantom's by default
+    # the four channels MSSEG 2016 and open MS data share (issue 24); hashemi2018's PD by --modalities
+    assert p["modalities"] == ["FLAIR", "T1", "T1Gd", "T2"]
     assert list(channel_def.values()) == list(p.get_parsed_content("channels"))
 
 
@@ -80,10 +81,13 @@ def test_bundle_root_override_moves_every_output(tmp_path):
 
 
 def test_network_def_runs_on_a_patch():
-    """The paper-size network accepts a (1, 5, 64^3) patch and returns one logit channel at full resolution."""
-    net = _parser("inference.json").get_parsed_content("network_def").eval()
+    """The paper-size network accepts a (1, 4, 64^3) patch (the default channels: FLAIR, T1, T1Gd, T2) and returns one
+    logit channel at full resolution."""
+    parser = _parser("inference.json")
+    net = parser.get_parsed_content("network_def").eval()
+    assert parser.get_parsed_content("num_channels") == 4
     with torch.no_grad():
-        out = net(torch.randn(1, 5, 64, 64, 64))
+        out = net(torch.randn(1, 4, 64, 64, 64))
     assert out.shape == (1, 1, 64, 64, 64)
 
 
