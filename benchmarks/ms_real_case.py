@@ -1,9 +1,11 @@
-"""A 3D bundle trained and scored on the one real MS case at hand (issue 21), ``../shared/data/open_ms_p19``
+"""A quick same-patient check of a 3D bundle on one real MS case (issue 21), ``../shared/data/open_ms_p19``
 (Lesjak et al. 2017, CC-BY; MNI space, 182 x 218 x 182 at 1 mm, FLAIR, T1, T1POST, T2 and a consensus mask).
 
-One case cannot give a held-out test set of cases, so it gives a held-out hemisphere: the volume is cut at the
-mid-sagittal plane (voxel column 91 of 182), the network trains on one half (its only training and validation image)
-and every model is scored on the other half, by the bundle's own ``inference.json`` + ``evaluate.json``
+The other hemisphere of the training patient is NOT held-out data (same patient, scanner, session, preprocessing
+and raters): a model that scores 0.85 here scored 0.04 on a patient it never saw (issue 24). Judge a model with
+``cross_patient.py`` (leave one patient out); this script is a smoke test of the real-data path. The volume is cut
+at the mid-sagittal plane (voxel column 91 of 182), the network trains on one half (its only training and
+validation image) and every model is scored on the other half, by the bundle's own ``inference.json`` + ``evaluate.json``
 (``real_data_table.py``): DSC, sensitivity, specificity, F2, APR, PPV, lesion-wise TPR / FPR, VD, SD. The phantom
 model (the bundle's shipped one, or ``--phantom-model``) is scored on the same half beside it.
 
@@ -89,6 +91,7 @@ def main() -> None:
         results.append((name, read_summary(report)))
     record = json.loads((work / "real" / "train" / "training_run.json").read_text())
     lines = [
+        f"SAME PATIENT (not held-out data; see cross_patient.py). "
         f"{args.bundle} on open_ms_p19: trained on the {args.train_half} hemisphere (voxel columns "
         f"{'0-90' if args.train_half == 'right' else '91-181'}, its only training and validation image), scored on "
         f"the {test_half} hemisphere by the bundle's inference.json + evaluate.json ({args.eval_args or 'defaults'}). "
