@@ -23,7 +23,7 @@ BUNDLES_3D = [name for name in BUNDLE_NAMES if spatial_dims(name) == 3]
 def phantom(tmp_path_factory):
     root = tmp_path_factory.mktemp("studies_phantom")
     data = generate_phantom_dataset(root / "phantom", num_cases=3, shape=(24, 28, 24), seed=3, val_fraction=0.34,
-                                    progress=False)
+                                    progress=False, modalities=input_channels("msseg"))  # fmt: skip
     datalist = root / "datalist.json"
     datalist.write_text(json.dumps(data))
     return data, datalist
@@ -70,7 +70,7 @@ def test_existing_studies_are_kept_unless_overwrite(phantom, tmp_path):
 def test_a_case_without_the_bundle_s_channel_is_named(phantom, tmp_path):
     data, _ = phantom
     item = data["validation"][0]
-    with pytest.raises(ValueError, match="channel"):  # 5 files given, 3 channels asked for: the check names it
+    with pytest.raises(ValueError, match="channel"):  # 4 files given, 3 channels asked for: the check names it
         write_monailabel_studies(item["image"], tmp_path, ["T1", "T2", "FLAIR"])
 
 

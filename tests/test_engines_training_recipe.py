@@ -44,8 +44,8 @@ def test_auto_is_the_paper_on_the_phantom_and_robust_on_anything_else(tmp_path):
 
 def test_named_recipes_and_their_settings():
     paper, robust = training_recipe("paper"), training_recipe(" Robust ")
-    assert (paper["pos"], paper["neg"], paper["augment"]) == (1.0, 0.0, False)
-    assert (robust["pos"], robust["neg"], robust["augment"]) == (1.0, 1.0, True)
+    assert (paper["pos"], paper["neg"], paper["augment"], paper["batch"]) == (1.0, 0.0, False, False)
+    assert (robust["pos"], robust["neg"], robust["augment"], robust["batch"]) == (1.0, 1.0, True, True)
     assert set(TRAINING_RECIPES) == {"paper", "robust"}
 
 
@@ -74,6 +74,7 @@ def test_real_data_trains_with_the_robust_recipe_and_the_phantom_with_the_papers
         assert (patch.pos, patch.neg, patch.image_key) == (settings.pos, settings.neg, "image"), (data, recipe)
         assert [type(t) for t in augmentation] == (list(AUGMENTATION) if settings.augment else []), (data, recipe)
         assert parser.get_parsed_content("run_settings")["recipe"] == expected
+        assert parser.get_parsed_content("loss").batch == settings.batch, (data, recipe)
 
 
 @pytest.mark.parametrize("bundle", BUNDLES_3D)
@@ -83,6 +84,24 @@ def test_each_setting_overrides_alone(bundle, tmp_path):
     transforms = _train_transforms(parser)
     patch = next(t for t in transforms if isinstance(t, RandLesionPatchd))
     assert patch.neg == 0.5 and not [t for t in transforms if isinstance(t, AUGMENTATION)]
+
+
+def test_a_lesion_free_patch_needs_the_batch_loss():
+    """Why the robust recipe sums the loss over the batch: per patch, MONAI's TverskyLoss gives a lesion-free patch
+    with a single false-positive voxel nearly the worst loss (1 - smooth / (alpha FP + smooth)), however many lesion
+    voxels the batch's other patch gets right; over the batch, that false positive costs what one voxel should."""
+    from monai.losses import TverskyLoss
+
+    target = torch.zeros((2, 1, 8, 8, 8))
+    target[0, 0, 2:6, 2:6, 2:6] = 1  # 64 lesion voxels in the first patch, none in the second
+    pred = target.clone()
+    pred[1, 0, 0, 0, 0] = 1  # one false positive in the lesion-free patch
+    per_patch = TverskyLoss(alpha=0.3, beta=0.7)(pred, target)
+    batch = TverskyLoss(alpha=0.3, beta=0.7, batch=True)(pred, target)
+    # per patch: the mean of 0 (perfect) and 1 - 1e-5 / (0.3 + 1e-5); over the batch: 1 - (64 + 1e-5) / (64.3 + 1e-5)
+    assert float(per_patch) == pytest.approx(0.5 * (1 - 1e-5 / (0.3 + 1e-5)), rel=1e-5)
+    assert float(batch) == pytest.approx(1 - (64 + 1e-5) / (64 + 0.3 + 1e-5), rel=1e-5)
+    assert float(batch) < 0.01 < 0.49 < float(per_patch)
 
 
 def test_the_augmentation_keeps_image_and_label_aligned_and_the_label_binary(tmp_path):

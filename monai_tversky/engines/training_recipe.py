@@ -15,12 +15,16 @@ __all__ = ["TRAINING_RECIPES", "TrainingRecipe", "training_recipe"]
 @dataclass(frozen=True)
 class TrainingRecipe:
     """What a recipe sets: the share of lesion and negative training patches (``RandLesionPatchd``'s ``pos`` and
-    ``neg``, MONAI's ``RandCropByPosNegLabeld`` semantics) and whether the bundle's ``train#augmentation`` runs."""
+    ``neg``, MONAI's ``RandCropByPosNegLabeld`` semantics), whether the bundle's ``train#augmentation`` runs, and
+    the loss's ``batch`` (MONAI's meaning: sum the overlap over the batch before dividing). A similarity loss per
+    patch gives a lesion-free patch a loss of about 1 for any false positive, whatever the batch's true positives,
+    so negative patches need ``batch=True``: then their false positives weigh against the batch's lesions."""
 
     name: str
     pos: float
     neg: float
     augment: bool
+    batch: bool
     summary: str
 
 
@@ -28,11 +32,13 @@ class TrainingRecipe:
 #: hashemi2018 and salehi2017 train (sudre2017 samples foreground patches alike). ``robust``: as many patches centred
 #: on lesion-free brain as on lesions, and MONAI's spatial and intensity augmentation (left-right flip, small
 #: affine, bias field, intensity scale and shift, gamma, noise): a model trained on lesion patches only has never
-#: seen lesion-free white matter and calls lesions there on a new patient (issue 24's leave-one-patient-out table).
+#: seen lesion-free white matter and calls lesions there on a new patient (issue 24's leave-one-patient-out table);
+#: its loss sums over the batch (see :class:`TrainingRecipe`: per patch, the negative patches teach it to call nothing).
 TRAINING_RECIPES: Mapping[str, TrainingRecipe] = {
-    "paper": TrainingRecipe("paper", 1.0, 0.0, False, "the paper's: lesion patches only, no augmentation"),
+    "paper": TrainingRecipe("paper", 1.0, 0.0, False, False, "the paper's: lesion patches only, no augmentation"),
     "robust": TrainingRecipe(
-        "robust", 1.0, 1.0, True, "lesion and lesion-free patches 1:1, spatial and intensity augmentation"
+        "robust", 1.0, 1.0, True, True,
+        "lesion and lesion-free patches 1:1, spatial and intensity augmentation, the loss over the whole batch",
     ),
 }
 
@@ -42,7 +48,7 @@ def training_recipe(
 ) -> dict[str, Any]:
     """
     The settings of a named training recipe, for a bundle config (``"$monai_tversky.engines.training_recipe(
-    @recipe, @train#dataset#data, @phantom_dir)"``): ``{"name", "pos", "neg", "augment", "summary"}``.
+    @recipe, @train#dataset#data, @phantom_dir)"``): ``{"name", "pos", "neg", "augment", "batch", "summary"}``.
 
     Args:
         recipe: ``"paper"``, ``"robust"`` or ``"auto"``: ``"paper"`` when every training case is one of the
