@@ -164,7 +164,7 @@ def test_7_long_work_shows_progress_in_a_log(work):
     estimated end."""
     text = output(work["real"])
     assert "validate: case 1/" in text and " took " in text
-    two_epochs = bundle_run(TRAIN, *TINY, *PHANTOM, "--phantom_dir", str(work["root"] / "phantom"), "--ckpt_dir",
+    two_epochs = bundle_run(TRAIN, *TINY, *PHANTOM, *PAPER_CHANNELS, "--phantom_dir", str(work["root"] / "phantom"), "--ckpt_dir",
                             str(work["root"] / "models_2"), "--output_dir", str(work["root"] / "out_2"),
                             "--max_epochs", "2", "--val_interval", "5")
     assert two_epochs.returncode == 0, output(two_epochs)[-3000:]
