@@ -80,7 +80,8 @@ def cached_phantom_dataset(
                     raise FileExistsError(
                         f"{root} holds a phantom data set generated with other parameters ("
                         + ", ".join(f"{k}: {old.get(k)!r} there, {params.get(k)!r} now" for k in diff)
-                        + "); pass overwrite=True to replace it, or choose another directory."
+                        + "); pass overwrite=True to replace it, or choose another directory (in a bundle run: "
+                        "--phantom_dir <another folder>, or delete this one)."
                     )
                 _remove_cases(root, manifest["cases"])
                 (root / PHANTOM_MANIFEST).unlink(missing_ok=True)
