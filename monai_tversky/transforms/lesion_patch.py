@@ -85,8 +85,8 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
     ``pos / (pos + neg)``, else it is centred on a voxel that is no lesion and lies inside the image's foreground
     (``image_key``'s voxels whose magnitude exceeds ``image_threshold`` in some channel: the brain of a
     skull-stripped image, z-scored or not; MONAI compares the signed value, which misses the negative half of a
-    z-scored brain), clamped to the image. hashemi2018 uses lesion patches only (``neg=0``, the default); a model that never sees lesion-free
-    white matter calls lesions there on a patient it never saw (issue 24), which the negative patches correct.
+    z-scored brain), clamped to the image. hashemi2018 uses lesion patches only (``neg=0``, the default); a model
+    that never sees lesion-free white matter calls lesions there on a patient it never saw (issue 24).
 
     If the image is smaller than ``spatial_size`` along an axis, that axis is not cropped (the patch is smaller).
 
