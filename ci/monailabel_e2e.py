@@ -42,9 +42,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 KNOWN_FOCAL_TVERSKY_WIDTH = (
-    "known: focal_tversky's demo models/model.pt is quarter width (features [8,16,32,64,128], models/model.json) "
-    "while configs/train.json builds the paper-width network ([32,64,128,256,512]); MONAI Label loads model.pt into "
-    "train.json's network (see the focal_tversky card, 'Training from MONAI Label with the shipped demo model')"
+    "known: MONAI Label loads models/model.pt into configs/train.json's network, so their widths (features) must agree "
+    "(models/model.json records the served model's; see the focal_tversky card, 'Training from MONAI Label')"
 )
 
 

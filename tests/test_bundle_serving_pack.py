@@ -98,7 +98,35 @@ def _expected_members(name: str) -> set[str]:
         for p in docs.rglob("*")
         if p.is_file() and not p.is_symlink() and not any(part.startswith(".") for part in p.relative_to(docs).parts)
     }
-    return {f"{name}/{m}" for m in wanted}
+    return {f"{name}/{m}" for m in wanted} | _package_members(name)
+
+
+def _package_members(name: str) -> set[str]:
+    """The package the configs import, carried into every release: its modules and data files, no caches."""
+    package = REPO / "monai_tversky"
+    return {
+        f"{name}/{p.relative_to(REPO).as_posix()}"
+        for p in package.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and (p.suffix in (".py", ".json") or p.name == "py.typed")
+    }
+
+
+def _source_of(bundle: Path, member: str) -> Path:
+    """Where a zip member comes from: the package from the repository, everything else from the bundle."""
+    rel = member.split("/", 1)[1]
+    return REPO / rel if rel.startswith("monai_tversky/") else bundle / rel
+
+
+#: Runs ``python -m monai.bundle ...`` with the repository's editable install of monai_tversky switched off (its
+#: meta-path finder removed), so only a copy on sys.path (the downloaded bundle's) can be imported; prints where the
+#: package came from at exit.
+_ISOLATED = (
+    "import atexit, runpy, sys; "
+    "sys.meta_path[:] = [f for f in sys.meta_path if 'monai_tversky' not in repr(f)]; "
+    "sys.path[:] = [p for p in sys.path if p != %r]; "
+    "atexit.register(lambda: print('monai_tversky from', getattr(sys.modules.get('monai_tversky'), '__file__', None))); "
+    "sys.argv = ['monai.bundle', *sys.argv[1:]]; runpy.run_module('monai.bundle', run_name='__main__')"
+) % str(REPO)
 
 
 @pytest.fixture(scope="module", params=BUNDLE_NAMES)
@@ -118,7 +146,7 @@ def test_zip_layout(release):
         names = set(zf.namelist())
         assert names == _expected_members(bundle.name)
         for name in names:
-            assert zf.read(name) == (bundle / name.split("/", 1)[1]).read_bytes(), name
+            assert zf.read(name) == _source_of(bundle, name).read_bytes(), name
             assert not zf.getinfo(name).is_dir()
     digest, _, file = (zip_path.parent / f"{zip_path.name}.sha256").read_text().strip().partition("  ")
     assert file == zip_path.name
@@ -234,11 +262,25 @@ def test_download_from_local_server_and_infer(release, http_server, tmp_path):
         )
     case = phantom["validation"][0]  # build_inference_datalist takes a datalist's "validation" before "training"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/inference.json"]
-    # the tiny overrides as a file, as ci/smoke_bundle passes them (a None on the command line would be refused)
-    cmd += ["--input", str(tmp_path / "phantom" / "datalist.json"), "--args_file", str(tiny_overrides_file(name))]
-    result = subprocess.run(cmd, cwd=got, capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    env.pop("PYTHONPATH", None)
+
+    def bundle_run(config: list[str], *args: str) -> str:
+        """One workflow of the downloaded bundle, from its own folder, with only its own copy of the package."""
+        files = "[" + ",".join(f"'configs/{c}'" for c in config) + "]"
+        # the tiny overrides as a file, as ci/smoke_bundle passes them (a None on the command line would be refused)
+        cmd = [sys.executable, "-c", _ISOLATED, "run", "--config_file", files, "--args_file", str(tiny_overrides_file(name))]
+        result = subprocess.run([*cmd, *args], cwd=got, capture_output=True, text=True, env=env, timeout=900)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+        assert f"monai_tversky from {got / 'monai_tversky' / '__init__.py'}" in result.stdout, result.stdout[-2000:]
+        return result.stdout
+
+    datalist = str(tmp_path / "phantom" / "datalist.json")
+    # train.json: one tiny epoch on its own tiny phantom, into a scratch checkpoint folder (the release's model stays)
+    bundle_run(["train.json"], "--ckpt_dir", str(tmp_path / "ckpt"))
+    assert list((tmp_path / "ckpt").glob("*.pt")), "training saved no checkpoint"
+    bundle_run(["inference.json"], "--input", datalist)
+    bundle_run(["inference.json", "evaluate.json"], "--input", datalist, "--output_dir", str(tmp_path / "eval"))
+    assert list((tmp_path / "eval").rglob("metrics.csv")), sorted(p.name for p in (tmp_path / "eval").rglob("*"))
 
     out = got / "output" / "inference"  # the downloaded bundle's own output folder, not the shell's
     stem = case["case_id"]  # one folder per case, named by the datalist's case id

@@ -256,11 +256,20 @@ def test_label_maps_follow_the_layout_record():
         lesion_label_map("wmh2017", 3)
 
 
-def test_the_studies_command_keeps_its_documented_name():
-    import monai_tversky.data.studies as alias
-    import monai_tversky.serving.studies as studies
+def test_data_imports_nothing_from_serving():
+    """``data/`` is below ``serving/`` (the MONAI Label studies command lives in ``serving/``): no upward import."""
+    import ast
+    from pathlib import Path
 
-    assert alias.write_monailabel_studies is studies.write_monailabel_studies and alias.main is studies.main
+    import monai_tversky.data as data
+
+    upward = []
+    for path in Path(data.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            upward += [f"{path.name}: {n}" for n in names if n.startswith("monai_tversky.serving")]
+    assert not upward, upward
 
 
 def test_one_phantom_cache_for_both_generators(tmp_path):

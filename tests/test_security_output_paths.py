@@ -20,7 +20,7 @@ from monai_tversky.data import (
     case_output_path,
     safe_case_name,
 )
-from monai_tversky.data.studies import write_monailabel_studies
+from monai_tversky.serving.studies import write_monailabel_studies
 from monai_tversky.metrics import LesionReport
 from monai_tversky.transforms import case_output_name
 

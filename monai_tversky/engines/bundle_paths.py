@@ -41,6 +41,25 @@ def _bundle_dir_above(path: Path) -> Path | None:
     return None
 
 
+def _config_root_of_running_workflow() -> Path | None:
+    """The config folder of the MONAI ``ConfigWorkflow`` whose parsing called us, if any.
+
+    ``monai.bundle.load(name, bundle_dir=...)`` and ``ConfigWorkflow(config_file=...)`` in a user's own script put no
+    ``--config_file`` on the command line; the workflow object on the call stack knows where its configs are.
+    """
+    try:
+        from monai.bundle import ConfigWorkflow  # noqa: PLC0415  (only when no command line names the config)
+    except ImportError:  # pragma: no cover - MONAI is a requirement
+        return None
+    frame = sys._getframe(1)
+    while frame is not None:
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, ConfigWorkflow) and getattr(candidate, "config_root_path", None) is not None:
+            return Path(candidate.config_root_path)
+        frame = frame.f_back
+    return None
+
+
 def resolve_bundle_root(name: str, argv: Sequence[str] | None = None, cwd: str | os.PathLike | None = None) -> str:
     """Locate a bundle's root folder so that its configs work from any working directory.
 
@@ -50,8 +69,10 @@ def resolve_bundle_root(name: str, argv: Sequence[str] | None = None, cwd: str |
 
     1. the folder of the ``--config_file`` on the command line (or its nearest parent holding
        ``configs/metadata.json``);
-    2. the working directory, if it holds ``configs/metadata.json``;
-    3. ``bundles/<name>`` under the working directory.
+    2. the config folder of the ``ConfigWorkflow`` being initialised (``monai.bundle.load(name, bundle_dir=...)``,
+       ``ConfigWorkflow(config_file=...)`` from Python, where the command line names no config);
+    3. the working directory, if it holds ``configs/metadata.json``;
+    4. ``bundles/<name>`` under the working directory.
 
     MONAI Label and ``--bundle_root`` overrides replace the value entirely, so none of this runs then.
 
@@ -72,6 +93,11 @@ def resolve_bundle_root(name: str, argv: Sequence[str] | None = None, cwd: str |
         path = Path(config_file)
         path = path if path.is_absolute() else cwd / path
         found = _bundle_dir_above(path.parent.resolve())
+        if found is not None:
+            return str(found)
+    workflow_root = _config_root_of_running_workflow()
+    if workflow_root is not None:
+        found = _bundle_dir_above(workflow_root.resolve())
         if found is not None:
             return str(found)
     for candidate in (cwd, cwd / "bundles" / name):

@@ -8,7 +8,6 @@ and the bundles' own datalists keep one file per modality; this turns them into 
     python -m monai_tversky.serving.studies --bundle bundles/tversky_unet3d --input my_datalist.json --section training \\
         --studies /data/studies
 
-(``python -m monai_tversky.data.studies`` is the same command, kept where the model cards first documented it.)
 Every input file is checked first (:func:`monai_tversky.data.build_inference_datalist`: missing, unreadable or
 corrupt files, non-finite voxels, labels that are not masks, geometry mismatches), so a datastore is never built from
 a broken case.

@@ -1,4 +1,4 @@
-"""MONAI Label studies from per-modality files: ``monai_tversky.data.studies`` (one 4D NIfTI per case, channels last
+"""MONAI Label studies from per-modality files: ``monai_tversky.serving.studies`` (one 4D NIfTI per case, channels last
 in the bundle's order, labels under labels/final/)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from monai_tversky.data import generate_phantom_dataset
-from monai_tversky.data.studies import bundle_input_channels, write_monailabel_studies
+from monai_tversky.serving.studies import bundle_input_channels, write_monailabel_studies
 
 from bundle_catalog import BUNDLE_NAMES, REPO, bundle_dir, input_channels, spatial_dims
 
@@ -76,7 +76,7 @@ def test_a_case_without_the_bundle_s_channel_is_named(phantom, tmp_path):
 
 def test_command_line(phantom, tmp_path):
     _, datalist = phantom
-    cmd = [sys.executable, "-m", "monai_tversky.data.studies", "--bundle", str(bundle_dir("msseg")), "--input",
+    cmd = [sys.executable, "-m", "monai_tversky.serving.studies", "--bundle", str(bundle_dir("msseg")), "--input",
            str(datalist), "--section", "training", "--studies", str(tmp_path / "s")]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
