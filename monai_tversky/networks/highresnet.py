@@ -93,7 +93,24 @@ class DropoutHighResNet(HighResNet):
         super().__init__(spatial_dims, in_channels, out_channels, dropout_prob=rate, **kwargs)
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
+        # a str attribute, not type(self).__name__ in forward: TorchScript cannot script type() of a module
+        self.network_name: str = type(self).__name__
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        validate_network_input(x, self.spatial_dims, self.in_channels, 1, type(self).__name__, self.training)
-        return super().forward(x)
+        """
+        Args:
+            x: input batch, shape ``(B, in_channels, *spatial)``, any spatial size.
+
+        Returns:
+            logits, shape ``(B, out_channels, *spatial)``.
+
+        Raises:
+            ValueError: when ``x`` has the wrong number of dimensions or channels; in training mode with batch norm,
+                when ``x`` holds one value per channel. The check runs in eager mode and in the scripted model
+                (``torch.jit.script``, ``python -m monai.bundle ckpt_export``), where it raises
+                ``torch.jit.Error`` with the same message; traced and ONNX exports drop it (see
+                :mod:`monai_tversky.networks.input_validation`).
+        """
+        validate_network_input(x, self.spatial_dims, self.in_channels, 1, self.network_name, self.training)
+        # MONAI's HighResNet.forward, written out: TorchScript does not script super().forward
+        return torch.as_tensor(self.blocks(x))
