@@ -1,5 +1,6 @@
 """Networks of the papers: hashemi2018's 3D patch-wise DenseNet, abraham2018's attention U-Net with input pyramid and
-sudre2017's HighResNet (MONAI's, taking ``dropout`` and ``features``).
+sudre2017's HighResNet (MONAI's, taking ``dropout`` and ``features``); ``OnnxRuntimeNetwork`` runs a bundle's ONNX export
+in their place (``configs/inference_onnx.json``), and ``monai_tversky.networks.export_check`` checks the exports.
 
 The salehi2017 3D U-Net is MONAI's ``BasicUNet`` configured to match (see ``tests/test_networks_unet3d.py``)::
 
@@ -18,6 +19,7 @@ from .attention_unet import (
 )
 from .highresnet import DropoutHighResNet, highresnet_layer_params
 from .input_validation import validate_network_input
+from .onnx_runtime import OnnxRuntimeNetwork
 from .patch_densenet import DenseBottleneckLayer, PatchDenseLevel, PatchDenseNet3D
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "DenseBottleneckLayer",
     "DropoutHighResNet",
     "GatedDecoderLevel",
+    "OnnxRuntimeNetwork",
     "PatchDenseLevel",
     "PatchDenseNet3D",
     "PyramidEncoderLevel",
