@@ -167,11 +167,10 @@ def export_bundle(
             network.load_state_dict(torch.load(ckpt_file, map_location="cpu", weights_only=True))
         except (FileNotFoundError, RuntimeError):  # missing, or another network's (size mismatch, missing keys)
             weights = "random"
-            generator = torch.Generator().manual_seed(seed)
-            torch.manual_seed(seed)
-            network = parser.get_parsed_content("network_def", instantiate=True, lazy=False)
-            with torch.no_grad():
-                _randomise_batch_norm_statistics(network, generator)
+            with torch.random.fork_rng(devices=[]), torch.no_grad():  # seeded, the caller's RNG state untouched
+                torch.manual_seed(seed)
+                network = parser.get_parsed_content("network_def", instantiate=True, lazy=False)
+                _randomise_batch_norm_statistics(network, torch.Generator().manual_seed(seed))
             ckpt_file = out_dir / "model.pt"
             torch.save(network.state_dict(), ckpt_file)
     network.eval()
