@@ -119,7 +119,9 @@ def infer_params(bundle_dir: Path) -> tuple[dict, str]:
 
 
 def make_studies(bundle_dir: Path, work: Path, dims: int, shape: list[int], cases: int) -> tuple[Path, list[str], str]:
-    """Phantom -> studies; returns (studies dir, study ids, the unlabelled study's id)."""
+    """Phantom -> studies; returns (studies dir, study ids, the unlabelled study's id). With ``--zip-url`` the
+    phantom and the studies come from the downloaded release's own copy of the package (``bundle_dir`` on
+    ``sys.path``): the environment has no other."""
     from monai_tversky.serving import studies as studies_mod
 
     channels = studies_mod.bundle_input_channels(bundle_dir)
@@ -134,7 +136,7 @@ def make_studies(bundle_dir: Path, work: Path, dims: int, shape: list[int], case
         cmd = [sys.executable, "-m", "monai_tversky.serving.studies", "--bundle", str(bundle_dir),
                "--input", str(phantom), "--studies", str(studies)]
         log("studies: " + " ".join(cmd))
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(bundle_dir))  # cwd: a release's package
         print(proc.stdout + proc.stderr, end="", flush=True)
         if proc.returncode != 0:
             raise Failed(f"studies: python -m monai_tversky.serving.studies failed (rc {proc.returncode})")
@@ -558,6 +560,23 @@ def check_activelearning(server, res, info, ids):
               ", ".join(got) + " (the monaibundle app has no epistemic strategy: scores are read from the datastore)")
 
 
+def download_release(target: Path, url: str, version: str, res: Result) -> None:
+    """``python -m monai.bundle download`` of the release zip into the app's model folder, as a user installs a
+    bundle into MONAI Label, after checking that this environment cannot import monai_tversky by itself."""
+    probe = subprocess.run([sys.executable, "-c", "import monai_tversky"], capture_output=True, text=True,
+                           cwd=str(target.parent.parent), env=venv_env())
+    if probe.returncode == 0:
+        raise Failed(f"setup: {sys.executable} imports monai_tversky by itself: not a test of the release zip")
+    cmd = [sys.executable, "-m", "monai.bundle", "download", "--name", target.name, "--version", version,
+           "--bundle_dir", str(target.parent), "--url", url]
+    log("app: " + " ".join(cmd))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=venv_env())
+    if proc.returncode != 0 or not (target / "monai_tversky" / "__init__.py").is_file():
+        raise Failed(f"setup: download of {url} failed (rc {proc.returncode}): {proc.stderr[-2000:]}")
+    res.note(f"app: the bundle is the release zip {url}, downloaded with monai.bundle download into {target}; "
+             f"this environment has no monai_tversky of its own (the zip's copy, {target / 'monai_tversky'}, is used)")
+
+
 def run(args) -> int:
     bundle = args.bundle
     bundle_dir = REPO / "bundles" / bundle
@@ -573,8 +592,8 @@ def run(args) -> int:
         dims = bundle_dims(meta)
         shape = [int(s) for s in (args.shape_3d if dims == 3 else args.shape_2d).split(",")]
         ext = ".nii.gz" if dims == 3 else ".png"
-        studies, ids, unlabelled = make_studies(bundle_dir, work, dims, shape, args.cases)
-        res.data.update(dims=dims, shape=shape, studies=ids, unlabelled=unlabelled)
+        if not args.zip_url:
+            studies, ids, unlabelled = make_studies(bundle_dir, work, dims, shape, args.cases)
 
         app_root = work / "apps"
         app = app_root / "monaibundle"
@@ -587,8 +606,16 @@ def run(args) -> int:
         if target.exists():
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["cp", "-rL", str(bundle_dir), str(target)], check=True)
-        log(f"app: cp -rL {bundle_dir} {target}")
+        if args.zip_url:
+            download_release(target, args.zip_url, meta["version"], res)
+        else:
+            subprocess.run(["cp", "-rL", str(bundle_dir), str(target)], check=True)
+            log(f"app: cp -rL {bundle_dir} {target}")
+        if args.zip_url:  # from here on the bundle is the downloaded one, its package the release's copy
+            bundle_dir = target
+            sys.path.insert(0, str(target))
+            studies, ids, unlabelled = make_studies(bundle_dir, work, dims, shape, args.cases)
+        res.data.update(dims=dims, shape=shape, studies=ids, unlabelled=unlabelled)
         width = set_train_width(target)
         if width:
             res.note(f"app: {width}")
@@ -691,6 +718,9 @@ def main(argv=None) -> int:
     p.add_argument("--scoring-timeout", type=float, default=1800)
     p.add_argument("--skip", action="append", choices=["infer", "train", "scoring", "activelearning"])
     p.add_argument("--reuse", action="store_true", help="keep the work folder (phantom cache, app)")
+    p.add_argument("--zip-url", default=None,
+                   help="serve the release zip at this URL (monai.bundle download) instead of a copy of bundles/<b>; "
+                        "this Python must not import monai_tversky by itself")
     t = sub.add_parser("table", help="summary table of result files")
     t.add_argument("results", nargs="*")
     args = parser.parse_args(argv)
