@@ -263,7 +263,10 @@ def test_infer_task(served, tmp_path):
     # the same case through the bundle's own inference (CheckpointLoader, SupervisedEvaluator, SaveImaged) agrees
     parser = ConfigParser()
     parser.read_config(os.path.join(path, "configs", "inference.json"))
-    parser.update({"bundle_root": path, "input": served.datastore[0]["image"], "output_dir": str(tmp_path)})
+    # cpu_bf16 False: MONAI Label runs `inferer` in float32; the bundle's own evaluator runs `cpu_inferer`, bf16 on a
+    # CPU with native bf16 (tests/test_bundle_cpu_inference_path.py compares those two paths)
+    parser.update({"bundle_root": path, "input": served.datastore[0]["image"], "output_dir": str(tmp_path),
+                   "cpu_bf16": False})
     parser.get_parsed_content("evaluator").run()
     if served.dims == 2:  # 8-bit PNGs: probability x 255 (rounded), mask 0/255
         stem = Path(served.datastore[0]["image"]).stem
