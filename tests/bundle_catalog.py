@@ -93,3 +93,10 @@ def last_line(result: subprocess.CompletedProcess) -> str:
     """The last non-empty line a user sees at the end of a run (stderr comes last on a terminal when it stops)."""
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """The innermost exception of a chain: what a config expression raised under MONAI's "Failed to evaluate"."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    return error

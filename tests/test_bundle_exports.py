@@ -28,7 +28,7 @@ from monai_tversky.networks.export_check import (
     onnx_converter_kwargs,
 )
 
-from bundle_catalog import BUNDLE_NAMES, bundle_dir, bundle_parser, tiny_overrides, tiny_overrides_file
+from bundle_catalog import BUNDLE_NAMES, bundle_dir, bundle_parser, tiny_overrides, tiny_overrides_file, root_cause
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -158,9 +158,7 @@ def test_onnx_config_needs_the_exported_file(tmp_path):
     parser = bundle_parser(name, "inference.json", "inference_onnx.json", onnx_path=str(tmp_path / "none.onnx"))
     with pytest.raises(Exception) as error:
         parser.get_parsed_content("network")
-    cause = error.value
-    while cause.__cause__ is not None or cause.__context__ is not None:
-        cause = cause.__cause__ or cause.__context__
+    cause = root_cause(error.value)
     assert isinstance(cause, FileNotFoundError) and "onnx_export" in str(cause)
 
 

@@ -16,7 +16,7 @@ import torch
 from monai_tversky.engines import check_save_uncertainty
 from monai_tversky.inferers import SplineFusionInferer
 
-from bundle_catalog import BUNDLE_NAMES, bundle_dir, bundle_parser, tiny_overrides
+from bundle_catalog import BUNDLE_NAMES, bundle_dir, bundle_parser, tiny_overrides, root_cause
 
 
 def _has_key(name: str) -> bool:
@@ -73,9 +73,7 @@ def test_initialize_stops_without_tta(name, tmp_path):
     p["initialize"] = [e for e in p["initialize"] if "check_save_uncertainty" in e]
     with pytest.raises(Exception) as error:
         p.get_parsed_content("initialize")
-    cause = error.value
-    while cause.__cause__ is not None or cause.__context__ is not None:
-        cause = cause.__cause__ or cause.__context__
+    cause = root_cause(error.value)
     assert isinstance(cause, ValueError) and "--tta rot180" in str(cause)
 
 
