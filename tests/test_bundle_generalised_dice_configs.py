@@ -66,8 +66,9 @@ def test_paper_configuration_sudre2017():
     assert p["patch_size"] == [51] * 3 and p["batch_size"] == 5 and p["patches_per_image"] == 1  # Table 1, S
     assert p["min_lesion_voxels"] == 1  # "at least one foreground element"
     assert p["max_iterations"] == 3000 and p.get_parsed_content("max_epochs") * p["epoch_length"] == 3000
-    # no augmentation: the random transforms only pad and pick foreground patches
-    assert [t["_target_"] for t in p["train#random_transforms"]] == ["SpatialPadd", "RandLesionPatchd"]
+    # no augmentation: the random transforms only pad and pick foreground patches (their positions counted once)
+    assert [t["_target_"] for t in p["train#random_transforms"]] == [
+        "SpatialPadd", "LesionPatchIndicesd", "RandLesionPatchd"]  # fmt: skip
     net = p.get_parsed_content("network_def")
     assert isinstance(net, DropoutHighResNet) and isinstance(net, HighResNet)
     reference = HighResNet(3, 3, 2, layer_params=DEFAULT_LAYER_PARAMS_3D)  # MONAI's default = Li et al.'s network

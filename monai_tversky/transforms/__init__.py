@@ -7,7 +7,7 @@ from __future__ import annotations
 from .case_outputs import CASE_ID_META_KEY, StoreCaseIdd, case_output_name
 from .ignore_index import MaskIgnoreIndexd
 from .input_checks import CheckFinited, CheckLabelValuesd
-from .lesion_patch import RandLesionPatchd, lesion_voxels_per_patch
+from .lesion_patch import LesionPatchIndices, LesionPatchIndicesd, RandLesionPatchd, lesion_voxels_per_patch
 from .merge_masks import MergeMasksd
 from .tta_variance import TTA_UNCERTAINTY_FILE, SplitVarianced, TTAUncertaintyScored
 
@@ -15,6 +15,8 @@ __all__ = [
     "CASE_ID_META_KEY",
     "CheckFinited",
     "CheckLabelValuesd",
+    "LesionPatchIndices",
+    "LesionPatchIndicesd",
     "MaskIgnoreIndexd",
     "MergeMasksd",
     "RandLesionPatchd",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from copy import deepcopy
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -12,11 +13,11 @@ import torch
 from monai.config import KeysCollection
 from monai.data.meta_obj import get_track_meta
 from monai.data.meta_tensor import MetaTensor
-from monai.transforms import LazyTransform, MapTransform, Randomizable, SpatialCrop
+from monai.transforms import LazyTransform, MapTransform, Randomizable, SpatialCrop, Transform
 from monai.transforms.traits import MultiSampleTrait
 from monai.utils import ImageMetaKey, fall_back_tuple
 
-__all__ = ["RandLesionPatchd", "lesion_voxels_per_patch"]
+__all__ = ["LesionPatchIndices", "LesionPatchIndicesd", "RandLesionPatchd", "lesion_voxels_per_patch"]
 
 
 def lesion_voxels_per_patch(lesion: np.ndarray | torch.Tensor, patch_size: Sequence[int]) -> np.ndarray:
@@ -63,6 +64,93 @@ def _cumsum(values: np.ndarray, axis: int, dtype: type) -> np.ndarray:
     return total
 
 
+def _compact(flat: np.ndarray) -> np.ndarray:
+    """Flat indices as int32 where they fit: half the memory a CacheDataset holds and copies per item."""
+    return flat.astype(np.int32) if flat.size == 0 or int(flat.max()) < 2**31 else flat
+
+
+@dataclass(frozen=True)
+class LesionPatchIndices:
+    """
+    Where :class:`RandLesionPatchd` may put its patches in one image: what it would otherwise compute on every draw.
+
+    Attributes:
+        spatial_shape: the image's spatial shape ``S``.
+        patch_size: the patch size in this image (``spatial_size`` cut to ``S``).
+        min_lesion_voxels: the lesion-patch threshold these starts were counted with.
+        lesion_voxels: the number of lesion voxels of the image.
+        lesion_starts: flat indices, in the grid of patch starts (shape ``S - patch_size + 1``), of the patches
+            holding ``>= min_lesion_voxels`` lesion voxels.
+        negative_centres: flat indices, in the image, of the voxels that are no lesion and lie in the foreground
+            (the negative patches' centres); None when computed for ``neg == 0``.
+    """
+
+    spatial_shape: tuple[int, ...]
+    patch_size: tuple[int, ...]
+    min_lesion_voxels: int
+    lesion_voxels: int
+    lesion_starts: np.ndarray
+    negative_centres: np.ndarray | None
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        """The shape of the grid of patch starts, ``spatial_shape - patch_size + 1``."""
+        return tuple(s - p + 1 for s, p in zip(self.spatial_shape, self.patch_size))
+
+
+class LesionPatchIndicesd(Transform):
+    """
+    Compute once, before caching, where :class:`RandLesionPatchd` may put its patches in an image: the starts of
+    the patches holding enough lesion voxels (hashemi2018, section III.E) and the centres of its negative patches.
+    Stored under ``indices_key`` as :class:`LesionPatchIndices`, which ``RandLesionPatchd(indices_key=...)`` pops
+    and draws from; the draws are those it would make without them. MONAI's
+    :py:class:`~monai.transforms.FgBgToIndicesd` does the same for ``RandCropByPosNegLabeld``: a deterministic
+    transform that a ``CacheDataset`` runs once per image, so that counting the lesion voxels of every patch
+    position of a whole brain (a third of a second for 182x218x182 on one CPU thread) is not repeated per draw.
+
+    Takes the settings of the ``RandLesionPatchd`` that will use the indices (the same values; it checks them).
+
+    Args:
+        label_key: key of the label, ``(C, *spatial)``.
+        spatial_size, min_lesion_voxels, label_channel, pos, neg, image_key, image_threshold: as
+            :class:`RandLesionPatchd`'s.
+        indices_key: where to store the indices. Defaults to ``"lesion_patch_indices"``.
+
+    Raises:
+        the errors of :class:`RandLesionPatchd` for these settings, at construction and at call time; KeyError
+        when ``label_key`` or ``image_key`` is missing from the data.
+    """
+
+    def __init__(
+        self,
+        label_key: str,
+        spatial_size: Sequence[int] | int,
+        min_lesion_voxels: int = 10,
+        label_channel: int | None = None,
+        pos: float = 1.0,
+        neg: float = 0.0,
+        image_key: str | None = None,
+        image_threshold: float = 0.0,
+        indices_key: str = "lesion_patch_indices",
+    ) -> None:
+        self.sampler = RandLesionPatchd(
+            keys=label_key, label_key=label_key, spatial_size=spatial_size, num_samples=1,
+            min_lesion_voxels=min_lesion_voxels, label_channel=label_channel, pos=pos, neg=neg, image_key=image_key,
+            image_threshold=image_threshold,
+        )  # fmt: skip
+        self.indices_key = indices_key
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, object]:
+        d = dict(data)
+        sampler = self.sampler
+        for key in (sampler.label_key, sampler.image_key):
+            if key is not None and key not in d:
+                raise KeyError(f"{key!r} is not in the data (keys {list(d)}).")
+        image = d[sampler.image_key] if sampler.image_key is not None else None
+        d[self.indices_key] = sampler.compute_indices(d[sampler.label_key], image)
+        return d
+
+
 class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTrait):
     """
     Crop ``num_samples`` random patches that each hold at least ``min_lesion_voxels`` lesion voxels.
@@ -101,6 +189,14 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
         label_channel: which channel of the label holds the lesions, e.g. 1 for a one-hot ``(background, lesion)``
             label. None (default): the label must have a single channel (``C == 1``); a multi-channel label then
             raises a ValueError rather than counting the background channel of a one-hot label as lesion.
+        pos, neg: the weights of lesion and negative patches (MONAI's ``RandCropByPosNegLabeld``), finite, ``>= 0``,
+            not both 0. Defaults to 1 and 0 (hashemi2018: lesion patches only).
+        image_key: key of the image whose foreground bounds the negative patches' centres; None: any non-lesion voxel.
+        image_threshold: the foreground is ``|image| > image_threshold`` in some channel. Defaults to 0.
+        indices_key: key of the :class:`LesionPatchIndices` that :class:`LesionPatchIndicesd` put in the data (as
+            MONAI's ``fg_indices_key``): where present they are used (and removed from the patches' dictionaries)
+            instead of counting the lesion voxels of every patch position again on every call, the costly part of
+            a draw on a whole brain volume; the draws are the same. None (default) or absent: computed per call.
 
     Raises:
         TypeError: when ``spatial_size``, ``num_samples`` or ``min_lesion_voxels`` are not ints, or
@@ -127,6 +223,7 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
         neg: float = 0.0,
         image_key: str | None = None,
         image_threshold: float = 0.0,
+        indices_key: str | None = None,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         LazyTransform.__init__(self, lazy)
@@ -148,6 +245,7 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
             raise ValueError("Incompatible values: pos and neg cannot both be 0.")
         self.image_key = image_key
         self.image_threshold = float(image_threshold)
+        self.indices_key = indices_key
         self.starts: list[tuple[int, ...]] = []
         self.patch_size: tuple[int, ...] = ()
 
@@ -155,52 +253,107 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
     def requires_current_data(self) -> bool:
         return True
 
-    def randomize(  # type: ignore[override]
+    def compute_indices(
         self, label: torch.Tensor | np.ndarray, image: torch.Tensor | np.ndarray | None = None
-    ) -> None:
-        """Draw ``num_samples`` patch starts from ``label`` (channel-first; ``image``, channel-first, bounds the
-        negative patches' centres), stored in ``self.starts``."""
+    ) -> LesionPatchIndices:
+        """
+        Where this transform's patches may go in one image (what :meth:`randomize` draws from): the starts of the
+        patches holding ``>= min_lesion_voxels`` lesion voxels and, when ``neg > 0``, the non-lesion foreground
+        voxels. A deterministic function of the image: :class:`LesionPatchIndicesd` computes it once per image
+        before a ``CacheDataset`` caches it, instead of on every draw.
+
+        Args:
+            label: channel-first label, ``(C, *spatial)``.
+            image: channel-first image, ``(C', *spatial)``; bounds the negative patches' centres (``image_key``).
+
+        Raises:
+            ValueError: when the label is not channel-first, its channels do not fit ``label_channel``,
+                ``spatial_size`` has another number of axes, or the image's spatial shape differs from the label's.
+        """
         label_t = label.as_tensor() if isinstance(label, MetaTensor) else torch.as_tensor(label)
         if label_t.ndim < 2:
             raise ValueError(f"the label must be channel-first, (C, *spatial), got shape {tuple(label_t.shape)}.")
-        shape = tuple(label_t.shape[1:])
+        shape = tuple(int(s) for s in label_t.shape[1:])
+        patch_size = self._patch_size(shape)
+        lesion = self._lesion_channel(label_t) > 0
+        counts = lesion_voxels_per_patch(lesion, patch_size)
+        starts = _compact(np.flatnonzero(counts >= self.min_lesion_voxels))
+        centres = self._negative_centres(lesion, image) if self.neg > 0 else None
+        return LesionPatchIndices(shape, patch_size, self.min_lesion_voxels, int(lesion.sum()), starts, centres)
+
+    def _patch_size(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The patch size in an image of spatial ``shape``: ``spatial_size``, non-positive and too large axes cut."""
         size = self.spatial_size if isinstance(self.spatial_size, tuple) else (self.spatial_size,) * len(shape)
         if len(size) != len(shape):
             raise ValueError(f"spatial_size {size} does not match the label's spatial shape {shape}.")
-        self.patch_size = tuple(min(p, s) for p, s in zip(fall_back_tuple(size, shape), shape))
-        lesion = self._lesion_channel(label_t) > 0
-        counts = lesion_voxels_per_patch(lesion, self.patch_size)
+        return tuple(min(p, s) for p, s in zip(fall_back_tuple(size, shape), shape))
+
+    def randomize(  # type: ignore[override]
+        self,
+        label: torch.Tensor | np.ndarray,
+        image: torch.Tensor | np.ndarray | None = None,
+        indices: LesionPatchIndices | None = None,
+    ) -> None:
+        """Draw ``num_samples`` patch starts from ``label`` (channel-first; ``image``, channel-first, bounds the
+        negative patches' centres), stored in ``self.starts``. ``indices``: what :meth:`compute_indices` returns
+        for this label and image, computed earlier (:class:`LesionPatchIndicesd`); the draws are the same."""
+        if indices is None:
+            indices = self.compute_indices(label, image)
+        else:
+            self._check_indices(indices, label)
+        self.patch_size = indices.patch_size
+        grid = indices.grid
         if self.neg == 0 or self.pos == 0:  # no draw: hashemi2018's patches come from the same random stream as before
             positive = np.full(self.num_samples, self.neg == 0)
         else:
             positive = self.R.rand(self.num_samples) < self.pos / (self.pos + self.neg)
         n_pos = int(positive.sum())
         starts = np.empty(self.num_samples, dtype=np.int64)
-        starts[~positive] = self._negative_starts(lesion, image, counts.shape, self.num_samples - n_pos)
-        starts[positive] = self._lesion_starts(label, lesion, counts, n_pos)
-        self.starts = [tuple(int(i) for i in np.unravel_index(f, tuple(counts.shape))) for f in starts]
+        starts[~positive] = self._negative_starts(indices, self.num_samples - n_pos)
+        starts[positive] = self._lesion_starts(label, indices, n_pos)
+        self.starts = [tuple(int(i) for i in np.unravel_index(f, grid)) for f in starts]
 
-    def _lesion_starts(self, label, lesion: torch.Tensor, counts: np.ndarray, n: int) -> np.ndarray:
-        """``n`` flat patch starts (in ``counts``' grid) whose patch holds ``>= min_lesion_voxels`` lesion voxels."""
+    def _check_indices(self, indices: LesionPatchIndices, label: torch.Tensor | np.ndarray) -> None:
+        """Raise a ValueError naming the difference when ``indices`` were not computed for this label and these
+        settings (another patch size, ``min_lesion_voxels`` or image, or without the negative centres)."""
+        if not isinstance(indices, LesionPatchIndices):
+            raise TypeError(
+                f"{self.indices_key!r} must hold the LesionPatchIndices of LesionPatchIndicesd, got "
+                f"{type(indices).__name__}."
+            )
+        shape = tuple(int(s) for s in label.shape[1:])
+        expected = {"spatial_shape": shape, "patch_size": self._patch_size(shape),
+                    "min_lesion_voxels": self.min_lesion_voxels}  # fmt: skip
+        for name, value in expected.items():
+            if getattr(indices, name) != value:
+                raise ValueError(
+                    f"the precomputed {self.indices_key!r} were computed with {name} {getattr(indices, name)}, this "
+                    f"transform needs {value}: give LesionPatchIndicesd the same settings as RandLesionPatchd."
+                )
+        if self.neg > 0 and indices.negative_centres is None:
+            raise ValueError(
+                f"the precomputed {self.indices_key!r} hold no negative centres, and this transform draws negative "
+                f"patches (neg={self.neg}): give LesionPatchIndicesd the same neg."
+            )
+
+    def _lesion_starts(self, label, indices: LesionPatchIndices, n: int) -> np.ndarray:
+        """``n`` flat patch starts (in the grid of starts) whose patch holds ``>= min_lesion_voxels`` lesion voxels."""
         if n == 0:
             return np.empty(0, dtype=np.int64)
-        valid = np.flatnonzero(counts >= self.min_lesion_voxels)
+        valid = indices.lesion_starts
         if valid.size == 0:
             name = label.meta.get(ImageMetaKey.FILENAME_OR_OBJ) if isinstance(label, MetaTensor) else None
             warnings.warn(
-                f"RandLesionPatchd: no {self.patch_size} patch of the image{f' {name}' if name else ''} holds >= "
-                f"{self.min_lesion_voxels} lesion voxels (its label has {int(lesion.sum())}); "
+                f"RandLesionPatchd: no {indices.patch_size} patch of the image{f' {name}' if name else ''} holds >= "
+                f"{self.min_lesion_voxels} lesion voxels (its label has {indices.lesion_voxels}); "
                 f"taking {n} ordinary random patches instead.",
                 stacklevel=3,
             )
-            return self.R.randint(0, counts.size, size=n)
-        return valid[self.R.randint(0, valid.size, size=n)]
+            return self.R.randint(0, int(np.prod(indices.grid)), size=n)
+        return valid[self.R.randint(0, valid.size, size=n)].astype(np.int64)
 
-    def _negative_starts(self, lesion: torch.Tensor, image, grid: tuple[int, ...], n: int) -> np.ndarray:
-        """``n`` flat patch starts (in the ``grid`` of starts) of patches centred on a non-lesion foreground voxel,
-        clamped to the image (MONAI's negative samples); uniform starts when there is no such voxel."""
-        if n == 0:
-            return np.empty(0, dtype=np.int64)
+    def _negative_centres(self, lesion: torch.Tensor, image) -> np.ndarray:
+        """Flat indices (in the image) of the voxels that are no lesion and lie in ``image``'s foreground."""
         candidates = ~lesion.cpu().numpy()
         if image is not None:
             img = image.as_tensor() if isinstance(image, MetaTensor) else torch.as_tensor(image)
@@ -211,11 +364,19 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
                 )
             # |image| rather than MONAI's image: a z-scored brain (NormalizeIntensity(nonzero=True)) is half negative
             candidates &= (img.abs() > self.image_threshold).any(dim=0).cpu().numpy()
-        centres = np.flatnonzero(candidates)
-        if centres.size == 0:
+        return _compact(np.flatnonzero(candidates))
+
+    def _negative_starts(self, indices: LesionPatchIndices, n: int) -> np.ndarray:
+        """``n`` flat patch starts (in the grid of starts) of patches centred on a non-lesion foreground voxel,
+        clamped to the image (MONAI's negative samples); uniform starts when there is no such voxel."""
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        centres, grid = indices.negative_centres, indices.grid
+        if centres is None or centres.size == 0:
             return self.R.randint(0, int(np.prod(grid)), size=n)
-        picked = np.stack(np.unravel_index(centres[self.R.randint(0, centres.size, size=n)], lesion.shape), axis=-1)
-        starts = np.clip(picked - np.array(self.patch_size) // 2, 0, np.array(grid) - 1)
+        flat = centres[self.R.randint(0, centres.size, size=n)]
+        picked = np.stack(np.unravel_index(flat, indices.spatial_shape), axis=-1)
+        starts = np.clip(picked - np.array(indices.patch_size) // 2, 0, np.array(grid) - 1)
         return np.ravel_multi_index(tuple(starts.T), grid)
 
     def _lesion_channel(self, label: torch.Tensor) -> torch.Tensor:
@@ -248,14 +409,17 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
 
         Raises:
             KeyError: when ``label_key`` is missing.
-            ValueError: when an item's spatial shape differs from the label's.
+            ValueError: when an item's spatial shape differs from the label's, or the precomputed indices were
+                computed with other settings or for another image shape.
         """
         d = dict(data)
         if self.label_key not in d:
             raise KeyError(f"label_key {self.label_key!r} is not in the data (keys {list(d)}).")
         if self.image_key is not None and self.image_key not in d:
             raise KeyError(f"image_key {self.image_key!r} is not in the data (keys {list(d)}).")
-        self.randomize(d[self.label_key], d[self.image_key] if self.image_key is not None else None)
+        # popped, as MONAI's RandCropByPosNegLabeld pops its fg/bg indices: not copied into every patch's dictionary
+        indices = d.pop(self.indices_key, None) if self.indices_key is not None else None
+        self.randomize(d[self.label_key], d[self.image_key] if self.image_key is not None else None, indices)
         label_shape = tuple(d[self.label_key].shape[1:])
         for key in self.key_iterator(d):
             if tuple(d[key].shape[1:]) != label_shape:
