@@ -346,3 +346,44 @@ def test_verify_net_in_out_paper_width():
         features=PAPER_FEATURES,
     )
 
+
+
+@pytest.mark.parametrize("kind, flips_up_down", [("ultrasound", False), ("skin", True)])
+def test_augmentation_is_monai_flip_affine_and_intensity_and_keeps_image_and_label_aligned(kind, flips_up_down):
+    """``--augment True`` (issue 24): left-right flips (up-down too for skin: an ultrasound image has its transducer
+    at the top), a small affine, intensity scale/shift, gamma and noise, all MONAI's; the spatial ones move image and
+    mask together and the mask stays 0/1."""
+    from monai.transforms import (
+        RandAdjustContrastd, RandAffined, RandGaussianNoised, RandScaleIntensityd, RandShiftIntensityd,
+    )  # fmt: skip
+
+    p = _parser("train.json", augment=True, phantom_kind=kind)
+    augmentation = p.get_parsed_content("train#augmentation")
+    assert [type(t) for t in augmentation] == [RandFlipd, RandFlipd, RandAffined, RandScaleIntensityd,
+                                               RandShiftIntensityd, RandAdjustContrastd, RandGaussianNoised]
+    up_down, left_right = augmentation[0], augmentation[1]
+    assert (up_down.flipper.spatial_axis, left_right.flipper.spatial_axis) == (0, 1)
+    assert (up_down.prob > 0) is flips_up_down and left_right.prob == 0.5
+    # the pipeline runs them after loading only with --augment True
+    plain = p.get_parsed_content("train#preprocessing").transforms
+    assert any(isinstance(t, RandAffined) for t in plain)
+    assert not any(isinstance(t, RandAffined) for t in _parser("train.json").get_parsed_content(
+        "train#preprocessing").transforms)  # fmt: skip
+    spatial = [t for t in augmentation if isinstance(t, (RandFlipd, RandAffined))]
+    for t in spatial:
+        t.prob = 1.0
+    label = torch.zeros((1, 64, 64))
+    label[0, 20:40, 24:44] = 1
+    image = label * 0.6 + 0.2  # the image is a function of the label: 0.2 outside, 0.8 inside
+    rng = np.random.RandomState(0)
+    for _ in range(5):
+        data = {"image": image.clone(), "label": label.clone()}
+        for t in spatial:
+            t.set_random_state(int(rng.randint(1 << 30)))
+            data = t(data)
+        lab, img = torch.as_tensor(data["label"]), torch.as_tensor(data["image"])
+        assert set(torch.unique(lab).tolist()) <= {0.0, 1.0} and lab.sum() > 0
+        inside = lab[0] > 0.5
+        core = torch.nn.functional.max_pool2d((~inside).float()[None, None], 3, 1, 1)[0, 0] == 0
+        assert core.any()
+        assert torch.allclose(img[0][core], torch.tensor(0.8), atol=1e-4)
