@@ -100,3 +100,27 @@ def root_cause(error: BaseException) -> BaseException:
     while error.__cause__ is not None or error.__context__ is not None:
         error = error.__cause__ or error.__context__
     return error
+
+
+def assert_spatial_augmentation_aligned(transforms, image, label, inside: float, rounds: int = 5) -> None:
+    """Run the spatial ``transforms`` (each forced to fire, a new seed per round) on an image that is a function
+    of its 0/1 label (``inside`` in channel 0 where the label is 1) and assert what a correct spatial augmentation
+    keeps: the label stays 0/1 and non-empty, and away from the lesion border (bilinear image, nearest label) the
+    image's channel 0 is still ``inside`` wherever the label is 1. Works for 2D and 3D, ``(C, *spatial)``."""
+    import numpy as np
+    import torch
+
+    for t in transforms:
+        t.prob = 1.0
+    pool = torch.nn.functional.max_pool2d if label.ndim == 3 else torch.nn.functional.max_pool3d
+    rng = np.random.RandomState(0)
+    for _ in range(rounds):
+        data = {"image": image.clone(), "label": label.clone()}
+        for t in transforms:
+            t.set_random_state(int(rng.randint(1 << 30)))
+            data = t(data)
+        lab, img = torch.as_tensor(data["label"]), torch.as_tensor(data["image"])
+        assert set(torch.unique(lab).tolist()) <= {0.0, 1.0} and lab.sum() > 0
+        core = pool((lab[0] <= 0.5).float()[None, None], 3, 1, 1)[0, 0] == 0
+        assert core.any()
+        assert torch.allclose(img[0][core], torch.tensor(inside), atol=1e-4)
