@@ -9,8 +9,10 @@ Two levels, each timed side by side, variants interleaved within each round, med
 
 - ``draw``: the cropping transform alone on the decoded volume (8 patches of 32^3, half on lesions, half centred on
   lesion-free brain: the robust recipe's draw);
-- ``fetch``: one item of the bundle's own training pipeline (``train#dataset`` of its ``train.json``: the cached
-  volume copied, the patches drawn, augmented), with and without the precomputed positions.
+- ``fetch``: one item of the bundle's own training pipeline (``train#dataset`` of its ``train.json``: the patches
+  drawn from the cached volume, augmented): as configured now (the positions precomputed, the cache handed out
+  without a copy, ``copy_cache=False``), with the cached item deep-copied first (MONAI's default, what the bundles
+  did before), and with neither.
 
     OMP_NUM_THREADS=1 python benchmarks/lesion_patch_sampling.py --case ../shared/data/open_ms_p19 --rounds 10
 
@@ -65,7 +67,8 @@ def draw_variants(case: dict, patch: int, samples: int) -> dict:
 
 
 def bundle_datasets(bundle: str, case_dir: Path, work: Path, overrides: dict) -> dict:
-    """The bundle's ``train#dataset`` on one case, as configured, and the same without the precomputed positions."""
+    """The bundle's ``train#dataset`` on one case: without the precomputed positions and with the cache copied per
+    item (``before``), with the positions and the copy, and as configured (``now``)."""
     from monai.bundle import ConfigParser
 
     data_dir = work / "cases"
@@ -74,15 +77,18 @@ def bundle_datasets(bundle: str, case_dir: Path, work: Path, overrides: dict) ->
     if not link.exists():
         link.symlink_to(case_dir.resolve())
     out = {}
-    for name in ("before", "now"):
+    for i, name in enumerate(("before", "positions precomputed, cache copied", "now")):
         parser = ConfigParser()
         parser.read_config(str(REPO / "bundles" / bundle / "configs" / "train.json"))
         parser.read_meta(str(REPO / "bundles" / bundle / "configs" / "metadata.json"))
         parser["bundle_root"] = str(REPO / "bundles" / bundle)
-        settings = {"output_dir": str(work / name), "ckpt_dir": str(work / name / "models"), "dataset_dir": str(data_dir),
+        run = work / f"run{i}"
+        settings = {"output_dir": str(run), "ckpt_dir": str(run / "models"), "dataset_dir": str(data_dir),
                     "num_workers": 0, "val_fraction": 0.0, "device": torch.device("cpu"), **overrides}  # fmt: skip
         for key, value in settings.items():
             parser[key] = value
+        if name != "now":
+            parser["train#dataset#copy_cache"] = True
         if name == "before":
             transforms = parser["train#random_transforms"]
             parser["train#random_transforms"] = [t for t in transforms if t["_target_"] != "LesionPatchIndicesd"]
@@ -91,6 +97,9 @@ def bundle_datasets(bundle: str, case_dir: Path, work: Path, overrides: dict) ->
         parser["train#dataset#data"] = parser.get_parsed_content("data")["training"][:1] or parser.get_parsed_content(
             "data")["validation"][:1]
         out[name] = parser.get_parsed_content("train#dataset")
+        if name == "now" and out[name].copy_cache is not False:
+            raise SystemExit(f"{bundle}'s train#dataset copies its cache (copy_cache {out[name].copy_cache!r}): "
+                             "this benchmark's 'now' row assumes train.json sets copy_cache false")
     return out
 
 

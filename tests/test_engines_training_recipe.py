@@ -111,3 +111,66 @@ def test_the_augmentation_keeps_image_and_label_aligned_and_the_label_binary(tmp
     label[0, 6:12, 8:14, 10:16] = 1
     image = torch.cat([label * 3.0 - 1.0, label * -2.0]).float()  # the image is a function of the label
     assert_spatial_augmentation_aligned(augmentation, image, label, inside=2.0)
+
+
+def _cache_snapshot(item: dict) -> dict:
+    return {k: (v.clone(), len(v.applied_operations)) if isinstance(v, torch.Tensor) else v for k, v in item.items()}
+
+
+def _assert_cache_unchanged(cached: dict, snapshot: dict) -> None:
+    assert set(cached) == set(snapshot)
+    for key, value in snapshot.items():
+        if isinstance(value, tuple):
+            assert torch.equal(cached[key], value[0]), f"the cached {key!r} was written into"
+            assert len(cached[key].applied_operations) == value[1], f"the cached {key!r}'s applied_operations grew"
+        else:
+            assert cached[key] is value
+
+
+def _draw_rounds(dataset, transforms, rounds: int = 4) -> None:
+    for t in transforms:
+        if hasattr(t, "prob"):
+            t.prob = 1.0  # every augmentation fires: the worst case for writes into the cache
+    for seed in range(rounds):
+        dataset.transform.set_random_state(seed)
+        patches = dataset[0]
+        assert len(patches) >= 1 and all(p["image"].shape[1:] == p["label"].shape[1:] for p in patches)
+
+
+@pytest.mark.parametrize("bundle", BUNDLES_3D)
+def test_the_training_cache_is_handed_out_without_a_copy_and_never_written_into(bundle, tmp_path):
+    """train#dataset is a CacheDataset with ``copy_cache=False`` (a deep copy of a whole cached brain volume per draw
+    was most of a 3D loader item's time): safe only if nothing after the cached part writes into the cached item.
+    The bundle's own random transforms and augmentation (robust recipe, every one forced to fire), run through a
+    CacheDataset made as train.json makes it, leave the cached volume, its metadata and its patch indices as they
+    were; and the same check catches a pipeline that does write into it (a MONAI crop's view, written in place)."""
+    from monai.data import CacheDataset, MetaTensor
+    from monai.transforms import Compose, Lambdad, RandSpatialCropd
+
+    parser = bundle_parser(bundle, "train.json", **{"train#dataset#data": _items(tmp_path), "recipe": "robust"})
+    assert parser.get("train#dataset#copy_cache") is False
+    channels = len(parser.get_parsed_content("channels"))
+    generator = torch.Generator().manual_seed(0)
+    image = torch.zeros((channels, 40, 40, 40))
+    image[:, 4:36, 4:36, 4:36] = torch.randn((channels, 32, 32, 32), generator=generator)  # a "brain" in a zero border
+    label = torch.zeros((1, 40, 40, 40))
+    label[0, 14:24, 16:26, 12:22] = 1
+    item = {"image": MetaTensor(image), "label": MetaTensor(label)}
+    random_part = list(parser.get_parsed_content("train#random_transforms"))
+    augmentation = list(parser.get_parsed_content("train#augmentation"))
+    dataset = CacheDataset([item], Compose(random_part + augmentation), cache_rate=1.0, num_workers=0,
+                           copy_cache=parser.get("train#dataset#copy_cache"), progress=False)  # fmt: skip
+    cached = dataset._cache[0]
+    assert "lesion_patch_indices" in cached  # LesionPatchIndicesd is in the cached part
+    snapshot = _cache_snapshot(cached)
+    _draw_rounds(dataset, augmentation)
+    _assert_cache_unchanged(dataset._cache[0], snapshot)
+
+    # the check can fail: a MONAI crop (a view) written in place reaches the cache when it is not copied
+    writer = Compose([RandSpatialCropd(["image", "label"], roi_size=(8, 8, 8)), Lambdad("image", lambda x: x.mul_(2))])
+    plain = {"image": MetaTensor(image.clone()), "label": MetaTensor(label.clone())}
+    unsafe = CacheDataset([plain], writer, cache_rate=1.0, num_workers=0, copy_cache=False, progress=False)
+    snapshot = _cache_snapshot(unsafe._cache[0])
+    unsafe[0]
+    with pytest.raises(AssertionError, match="was written into"):
+        _assert_cache_unchanged(unsafe._cache[0], snapshot)

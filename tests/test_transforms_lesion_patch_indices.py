@@ -143,3 +143,22 @@ def test_config_form():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         LesionPatchIndicesd("label", 8)({"label": _case()["label"]})  # no image: negatives bound by the label only
+
+
+@pytest.mark.parametrize("as_numpy", [False, True])
+def test_patches_own_their_memory_so_a_cache_can_be_handed_out_uncopied(as_numpy):
+    """The bundles' CacheDataset hands its cached item to RandLesionPatchd without a copy (``copy_cache=False``):
+    the patches must not be views of the cached volume, and the item's dictionary must keep its indices."""
+    data = _case()
+    if as_numpy:
+        data = {**data, "image": data["image"].numpy(), "label": data["label"].numpy()}
+    _, cached, indices = _pair(num_samples=4)
+    item = indices(data)
+    before = {k: np.array(item[k], copy=True) for k in ("image", "label")}
+    patches = cached(item)
+    assert "idx" in item and isinstance(item["idx"], LesionPatchIndices)  # popped from a copy of the dictionary
+    for patch in patches:
+        for key in ("image", "label"):
+            patch[key][...] = -7.0  # a later transform writing in place
+    for key in ("image", "label"):
+        np.testing.assert_array_equal(np.asarray(item[key]), before[key])

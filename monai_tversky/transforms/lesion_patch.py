@@ -178,6 +178,12 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
 
     If the image is smaller than ``spatial_size`` along an axis, that axis is not cropped (the patch is smaller).
 
+    The patches own their memory (unlike the views MONAI's croppers return), and the input dictionary is not changed,
+    so a :py:class:`monai.data.CacheDataset` can hand its cached volumes to this transform without copying them
+    (``copy_cache=False``): with ``copy_cache=True`` it deep-copies the whole cached item, every channel of a brain
+    volume, for every draw of a few small patches. With ``lazy=True`` a patch is a pending crop that still shares the
+    input's memory, as in MONAI.
+
     Args:
         keys: keys of the items to crop, e.g. ``["image", "label"]``. See :py:class:`monai.transforms.MapTransform`.
         label_key: key of the label that defines the lesion voxels (``label > 0``), shape ``(C, *spatial)``.
@@ -435,6 +441,8 @@ class RandLesionPatchd(Randomizable, MapTransform, LazyTransform, MultiSampleTra
             cropper = SpatialCrop(roi_start=start, roi_end=[s + p for s, p in zip(start, self.patch_size)], lazy=lazy_)
             for key in self.key_iterator(d):
                 patch = cropper(d[key])
+                if not lazy_:  # a view of the (possibly cached) volume otherwise
+                    patch = patch.clone() if isinstance(patch, torch.Tensor) else np.array(patch, copy=True)
                 if get_track_meta() and isinstance(patch, MetaTensor):
                     patch.meta[ImageMetaKey.PATCH_INDEX] = i
                     patch.meta["crop_center"] = [s + p // 2 for s, p in zip(start, self.patch_size)]
