@@ -15,7 +15,8 @@ BUSI's share of normal images (133 of 780), and reported on the test sets.
         --work /work/runs/ft_postprocessing
 
 Writes ``table.md`` in ``--work``. Connected components are 8-connected (``scipy.ndimage.label`` with a full
-structure, as MONAI's ``connectivity=None``).
+structure, as MONAI's ``connectivity=None``); ``postprocess`` labels them with scipy because MONAI's two transforms
+need scikit-image on a CPU, which this project does not install.
 """
 
 from __future__ import annotations
